@@ -1,0 +1,3 @@
+"""Kalido Audience collector: consent-gated beacons in, anonymous rows out."""
+
+__version__ = "0.1.0"

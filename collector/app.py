@@ -1,0 +1,195 @@
+"""create_app(settings) -> the collector's ASGI app: routes, lifespan, and the hot path in front.
+
+``role`` says what this process does: ``all`` (HTTP and the store: the default, and the only
+choice for one process), ``http`` (HTTP workers of ``--workers N``: they spool, and a separate
+store owner drains their spools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from collector.geo import GeoLocator
+from collector.ingest import EventEndpoint, Receive, Scope, Send
+from collector.metrics import Metrics
+from collector.pipeline import Pipeline
+from collector.ratelimit import RateLimiter
+from collector.settings import Settings
+from collector.sites import SiteRegistry
+from collector.spool import SpoolConsumer, SpoolProducer
+from collector.store import Store, StoreError
+from collector.visitor import StateSigner
+from collector.writer import Writer
+
+log = logging.getLogger("audience.app")
+
+Role = Literal["all", "http"]
+SITES_RELOAD_SECONDS = 5.0
+SITES_SNAPSHOT = "sites.json"
+
+
+@dataclass
+class Runtime:
+    """What the lifespan opens and closes, and the views read."""
+
+    settings: Settings
+    metrics: Metrics
+    sites: SiteRegistry
+    role: Role
+    store: Store | None = None
+    writer: Writer | None = None
+    spool: SpoolProducer | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class CollectorApp:
+    """The ASGI entry point: /api/event goes straight to its handler, the rest to Starlette."""
+
+    def __init__(self, runtime: Runtime, endpoint: EventEndpoint, web: Starlette) -> None:
+        self.runtime = runtime
+        self.endpoint = endpoint
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/api/event":
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.web(scope, receive, send)
+
+
+def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
+    metrics = Metrics()
+    runtime = Runtime(settings, metrics, SiteRegistry(), role)
+    pipeline = Pipeline(
+        sites=runtime.sites,
+        geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
+        signer=StateSigner(settings.secret_key),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        metrics=metrics,
+    )
+    endpoint = EventEndpoint(pipeline, settings.trusted_proxies, metrics)
+    metrics.gauges["audience_spool_bytes"] = lambda: (
+        runtime.spool.usage_bytes if runtime.spool else 0
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await _start(runtime)
+        endpoint.spool = runtime.spool
+        try:
+            yield
+        finally:
+            endpoint.spool = None
+            await _stop(runtime)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(request: Request) -> Response:
+        checks = _readiness(runtime)
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    async def metrics_view(request: Request) -> Response:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    web = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_view),
+        ],
+        lifespan=lifespan,
+    )
+    web.state.runtime = runtime
+    return CollectorApp(runtime, endpoint, web)
+
+
+def open_store(settings: Settings) -> Store:
+    """Connect and migrate: ``serve`` applies the migrations at start."""
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        applied = store.migrate(settings.retention_months)
+    except StoreError:
+        store.close()
+        raise
+    for name in applied:
+        log.info("migration applied: %s", name)
+    return store
+
+
+async def _start(runtime: Runtime) -> None:
+    settings = runtime.settings
+    loop = asyncio.get_running_loop()
+    snapshot = settings.data_dir / SITES_SNAPSHOT
+    if runtime.role == "all":
+        runtime.store = await loop.run_in_executor(None, open_store, settings)
+        runtime.sites.replace(runtime.store.sites())
+        runtime.sites.save_snapshot(snapshot)
+        runtime.writer = Writer(SpoolConsumer(settings.spool_dir), runtime.store, runtime.metrics)
+        runtime.writer.start()
+    else:
+        runtime.sites.load_snapshot(snapshot)
+    writer = runtime.writer
+    runtime.spool = SpoolProducer(
+        settings.spool_dir,
+        quota_bytes=settings.spool_quota_bytes,
+        batch_rows=settings.batch_rows,
+        flush_interval=settings.flush_interval,
+        on_sealed=writer.wake.set if writer else None,
+    )
+    await runtime.spool.start()
+    runtime.tasks.append(loop.create_task(_reload_sites(runtime)))
+
+
+async def _reload_sites(runtime: Runtime) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(SITES_RELOAD_SECONDS)
+        try:
+            if runtime.store is not None:
+                sites = await loop.run_in_executor(None, runtime.store.sites)
+                runtime.sites.replace(sites)
+                runtime.sites.save_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
+            else:
+                runtime.sites.load_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
+        except (StoreError, OSError, ValueError) as error:
+            log.warning("could not reload the sites, keeping the known ones: %s", error)
+
+
+async def _stop(runtime: Runtime) -> None:
+    for task in runtime.tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if runtime.spool is not None:
+        await runtime.spool.close()
+        runtime.spool = None
+    loop = asyncio.get_running_loop()
+    if runtime.writer is not None:
+        await loop.run_in_executor(None, runtime.writer.stop)
+    if runtime.store is not None:
+        await loop.run_in_executor(None, runtime.store.close)
+
+
+def _readiness(runtime: Runtime) -> dict[str, bool]:
+    checks = {"spool": runtime.spool is not None and runtime.spool.writable()}
+    if runtime.role == "all":
+        checks["store"] = bool(
+            runtime.store
+            and runtime.writer
+            and runtime.writer.running
+            and runtime.writer.store_healthy
+            and runtime.store.ping()
+        )
+    return checks

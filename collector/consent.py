@@ -1,0 +1,15 @@
+"""Is the beacon consented? Pure: the beacon's consent marker, the site's rules, the GPC signal."""
+
+from __future__ import annotations
+
+from collector.beacon import Beacon
+from collector.sites import Site
+
+
+def refusal(beacon: Beacon, site: Site, global_privacy_control: bool) -> str | None:
+    """Why the beacon may not be stored, or None when it may: the reason is the 403 message."""
+    if beacon.consent is None:
+        return "no consent: the beacon carries no consent marker"
+    if global_privacy_control and site.respect_gpc:
+        return "no consent: the browser sends Global Privacy Control"
+    return None

@@ -1,0 +1,151 @@
+"""POST /api/event as a lean ASGI handler: read the capped body, run the pipeline, spool, answer.
+
+It sits in front of the Starlette app so the hot path pays for no routing or request objects.
+Every answer is JSON; every refusal names its problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from collector import http
+from collector.beacon import MAX_BODY_BYTES, BeaconError
+from collector.metrics import Metrics
+from collector.pipeline import Accepted, Incoming, Pipeline
+from collector.rows import encode_row
+from collector.settings import Network
+from collector.spool import SpoolFull, SpoolProducer, SpoolUnavailable
+
+log = logging.getLogger("audience.ingest")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+RETRY_AFTER_SECONDS = 5
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class EventEndpoint:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        trusted_proxies: tuple[Network, ...],
+        metrics: Metrics,
+    ) -> None:
+        self.pipeline = pipeline
+        self.spool: SpoolProducer | None = None  # set while the app runs
+        self.trusted_proxies = trusted_proxies
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = http.header_map(scope["headers"])
+        origin = headers.get("origin")
+        cors = http.cors_headers(origin)
+        if scope["method"] == "OPTIONS":
+            await _answer(send, 204, None, cors + _PREFLIGHT)
+            return
+        if scope["method"] != "POST":
+            await _answer(send, 405, {"error": "use POST"}, cors + [(b"allow", b"POST, OPTIONS")])
+            return
+        try:
+            body = await _read_body(receive, headers)
+        except _TooLarge:
+            self.metrics.reject(413)
+            await _answer(send, 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, cors)
+            return
+        peer = (scope.get("client") or ("", 0))[0]
+        now = int(time.time())
+        incoming = Incoming(
+            body=body,
+            client_ip=http.client_address(peer, headers, self.trusted_proxies),
+            user_agent=headers.get("user-agent", ""),
+            origin=origin,
+            cookie_state=http.read_cookie(headers),
+            global_privacy_control=headers.get("sec-gpc", "").strip() == "1",
+            now=now,
+        )
+        try:
+            outcome = self.pipeline.run(incoming)
+        except BeaconError as error:
+            problem = {"error": error.message} | ({"field": error.field} if error.field else {})
+            await _answer(send, error.status, problem, cors)
+            return
+        if not isinstance(outcome, Accepted):
+            await _answer(send, 202, {"status": "dropped", "reason": outcome.reason}, cors)
+            return
+        try:
+            if self.spool is None:
+                raise SpoolUnavailable("the collector is starting or stopping")
+            await self.spool.append(encode_row(outcome.row))
+        except (SpoolFull, SpoolUnavailable) as error:
+            self.metrics.reject(503)
+            retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
+            await _answer(send, 503, {"error": f"cannot accept events now: {error}"}, cors + retry)
+            return
+        self.metrics.accepted += 1
+        state = self._state_headers(outcome, scope, peer, headers, now)
+        await _answer(send, 202, {"status": "accepted"}, cors + state)
+
+    def _state_headers(
+        self, outcome: Accepted, scope: Scope, peer: str, headers: http.Headers, now: int
+    ) -> list[tuple[bytes, bytes]]:
+        token = self.pipeline.signer.sign(outcome.state)
+        secure = http.is_https(scope.get("scheme", "http"), peer, headers, self.trusted_proxies)
+        cookie = http.state_cookie(token, outcome.state, now, secure)
+        extra = [(b"set-cookie", cookie.encode())]
+        if http.is_cross_site(headers):
+            extra += [
+                (http.STATE_HEADER.encode(), token.encode()),
+                (http.STATE_EXPIRES_HEADER.encode(), str(outcome.state.expires).encode()),
+            ]
+        return extra
+
+
+_PREFLIGHT = [
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"content-type"),
+    (b"access-control-max-age", b"86400"),
+]
+
+
+async def _read_body(receive: Receive, headers: http.Headers) -> bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _answer(
+    send: Send, status: int, payload: dict[str, Any] | None, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = b"" if payload is None else orjson.dumps(payload)
+    response_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})

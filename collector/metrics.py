@@ -1,0 +1,88 @@
+"""Prometheus metrics of the collector: counters, gauges and histograms in process memory."""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable
+
+BATCH_SIZE_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000)
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+
+
+class Histogram:
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.count += 1
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accepted = 0
+        self.dropped: dict[str, int] = defaultdict(int)
+        self.rejected: dict[int, int] = defaultdict(int)
+        self.stored_rows = 0
+        self.insert_failures = 0
+        self.spool_damaged_records = 0
+        self.batch_rows = Histogram(BATCH_SIZE_BUCKETS)
+        self.batch_seconds = Histogram(LATENCY_BUCKETS)
+        self.gauges: dict[str, Callable[[], float]] = {}
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] += 1
+
+    def reject(self, status: int) -> None:
+        self.rejected[status] += 1
+
+    def batch_stored(self, rows: int, seconds: float) -> None:
+        with self._lock:
+            self.stored_rows += rows
+            self.batch_rows.observe(rows)
+            self.batch_seconds.observe(seconds)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        _counter(lines, "audience_events_accepted_total", "Events accepted (202, durable).")
+        lines.append(f"audience_events_accepted_total {self.accepted}")
+        _counter(lines, "audience_events_dropped_total", "Events answered 202 but not stored.")
+        for reason, count in sorted(self.dropped.items()):
+            lines.append(f'audience_events_dropped_total{{reason="{reason}"}} {count}')
+        _counter(lines, "audience_events_rejected_total", "Beacons refused, by status code.")
+        for status, count in sorted(self.rejected.items()):
+            lines.append(f'audience_events_rejected_total{{status="{status}"}} {count}')
+        _counter(lines, "audience_rows_stored_total", "Rows inserted into ClickHouse.")
+        lines.append(f"audience_rows_stored_total {self.stored_rows}")
+        _counter(lines, "audience_insert_failures_total", "Failed batch inserts (retried).")
+        lines.append(f"audience_insert_failures_total {self.insert_failures}")
+        _counter(lines, "audience_spool_damaged_records_total", "Unreadable spool records.")
+        lines.append(f"audience_spool_damaged_records_total {self.spool_damaged_records}")
+        for name, read in sorted(self.gauges.items()):
+            lines += [f"# TYPE {name} gauge", f"{name} {read()}"]
+        with self._lock:
+            _histogram(lines, "audience_batch_rows", self.batch_rows)
+            _histogram(lines, "audience_batch_seconds", self.batch_seconds)
+        return "\n".join(lines) + "\n"
+
+
+def _counter(lines: list[str], name: str, help_text: str) -> None:
+    lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+
+
+def _histogram(lines: list[str], name: str, histogram: Histogram) -> None:
+    lines.append(f"# TYPE {name} histogram")
+    cumulative = 0
+    for bound, count in zip(histogram.buckets, histogram.counts, strict=False):
+        cumulative += count
+        lines.append(f'{name}_bucket{{le="{bound}"}} {cumulative}')
+    lines.append(f'{name}_bucket{{le="+Inf"}} {histogram.count}')
+    lines.append(f"{name}_sum {histogram.total}")
+    lines.append(f"{name}_count {histogram.count}")

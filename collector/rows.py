@@ -1,0 +1,48 @@
+"""Row: exactly the columns of ``audience.events``.
+
+The only module that knows the table's columns on the write side. No field can hold an IP address,
+a User-Agent or a cookie value: the visitor and the visit are keyed hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    site: str
+    ts: int  # seconds since the epoch, UTC
+    type: str
+    path: str
+    visitor: int
+    visit: int
+    visit_number: int
+    days_since_last_visit: int
+    engaged_ms: int
+    city: str
+    country: str
+    operator: str
+    browser: str
+    browser_version: str
+    os: str
+    device: str
+    consent: str
+
+
+COLUMNS: tuple[str, ...] = tuple(column.name for column in fields(Row))
+
+
+def encode_row(row: Row) -> bytes:
+    """The spool's record payload: the row's values in column order."""
+    return orjson.dumps(astuple(row))
+
+
+def decode_row(payload: bytes) -> tuple[object, ...]:
+    """A spooled payload back to the values to insert, in ``COLUMNS`` order."""
+    values = orjson.loads(payload)
+    if not isinstance(values, list) or len(values) != len(COLUMNS):
+        raise ValueError(f"spool record is not a list of {len(COLUMNS)} values")
+    return tuple(values)

@@ -1,0 +1,168 @@
+"""Settings: the only place the environment is read.
+
+Every value comes from an ``AUDIENCE_*`` variable, read once at start. A wrong value raises
+``SettingsError`` naming the variable, so a bad deployment stops before it accepts a beacon.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PREFIX = "AUDIENCE_"
+MIN_SECRET_LENGTH = 32
+
+
+class SettingsError(ValueError):
+    """A setting has a value the product cannot run with; the message names the variable."""
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    clickhouse_url: str
+    secret_key: bytes
+    geoip_city: Path | None = None
+    geoip_operator: Path | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+    retention_months: int = 25
+    min_cell: int = 5
+    spool_dir: Path = field(default=Path("data/spool"))
+    spool_quota_bytes: int = 1024 * 1024 * 1024
+    batch_rows: int = 10_000
+    flush_interval: float = 1.0
+    rate_limit_per_second: float = 20.0
+    rate_limit_burst: int = 100
+    log_level: str = "info"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = _Environ(os.environ if environ is None else environ)
+        data_dir = env.path("DATA_DIR", Path("data")).resolve()
+        return cls(
+            data_dir=data_dir,
+            clickhouse_url=env.clickhouse_url(data_dir),
+            secret_key=env.secret_key(data_dir),
+            geoip_city=env.existing_file("GEOIP_CITY"),
+            geoip_operator=env.existing_file("GEOIP_OPERATOR"),
+            trusted_proxies=env.networks("TRUSTED_PROXIES"),
+            retention_months=env.integer("RETENTION_MONTHS", 25, low=1, high=120),
+            min_cell=env.integer("MIN_CELL", 5, low=1, high=1000),
+            spool_dir=env.path("SPOOL_DIR", data_dir / "spool").resolve(),
+            spool_quota_bytes=int(env.number("SPOOL_QUOTA_MB", 1024, low=0.001, high=1e7) * 2**20),
+            batch_rows=env.integer("BATCH_ROWS", 10_000, low=1, high=1_000_000),
+            flush_interval=env.number("FLUSH_INTERVAL", 1.0, low=0.01, high=60.0),
+            rate_limit_per_second=env.number("RATE_LIMIT", 20.0, low=0.0, high=1e6),
+            rate_limit_burst=env.integer("RATE_LIMIT_BURST", 100, low=1, high=10**6),
+            log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        )
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.clickhouse_url.startswith("chdb:")
+
+
+@dataclass(frozen=True)
+class _Environ:
+    values: Mapping[str, str]
+
+    def raw(self, name: str) -> str | None:
+        value = self.values.get(PREFIX + name, "").strip()
+        return value or None
+
+    def fail(self, name: str, problem: str) -> SettingsError:
+        return SettingsError(f"{PREFIX}{name}: {problem}")
+
+    def path(self, name: str, default: Path) -> Path:
+        value = self.raw(name)
+        return Path(value).expanduser() if value else default
+
+    def existing_file(self, name: str) -> Path | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        path = Path(value).expanduser().resolve()
+        if not path.is_file():
+            raise self.fail(name, f"no such file: {value}")
+        return path
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise self.fail(name, f"expected a whole number, got {value!r}") from None
+        if not low <= number <= high:
+            raise self.fail(name, f"expected a number from {low} to {high}, got {number}")
+        return number
+
+    def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise self.fail(name, f"expected a number, got {value!r}") from None
+        if not low <= number <= high:
+            raise self.fail(name, f"expected a number from {low} to {high}, got {number}")
+        return number
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = (self.raw(name) or default).lower()
+        if value not in options:
+            raise self.fail(name, f"expected one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def networks(self, name: str) -> tuple[Network, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        networks = []
+        for item in value.replace(" ", ",").split(","):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise self.fail(name, f"not an IP address or network: {item!r}") from None
+        return tuple(networks)
+
+    def clickhouse_url(self, data_dir: Path) -> str:
+        value = self.raw("CLICKHOUSE_URL")
+        if value is None:
+            return f"chdb://{data_dir / 'clickhouse'}"
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise self.fail("CLICKHOUSE_URL", "expected a chdb://, http:// or https:// URL")
+        return value
+
+    def secret_key(self, data_dir: Path) -> bytes:
+        """The server secret: from the environment, else created once under the data directory."""
+        value = self.raw("SECRET_KEY")
+        if value is not None:
+            if len(value) < MIN_SECRET_LENGTH:
+                raise self.fail("SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
+            return value.encode()
+        return _secret_from_file(data_dir / "secret.key")
+
+
+def _secret_from_file(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path.read_bytes().strip()

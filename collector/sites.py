@@ -1,0 +1,121 @@
+"""Registered sites: their domain, the origins allowed to send beacons, and their time zone."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+DEFAULT_TIMEZONE = "Europe/Paris"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+class SiteError(ValueError):
+    """A domain, origin or time zone that cannot be registered."""
+
+
+@dataclass(frozen=True)
+class Site:
+    domain: str
+    origins: tuple[str, ...] = ()
+    timezone: str = DEFAULT_TIMEZONE
+    respect_gpc: bool = True
+    _patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        origins = self.origins or default_origins(self.domain)
+        object.__setattr__(self, "origins", origins)
+        object.__setattr__(self, "_patterns", tuple(_origin_pattern(o) for o in origins))
+
+    def allows_origin(self, origin: str | None) -> bool:
+        """Browsers always send Origin on a beacon; a missing one is a server-side sender."""
+        if origin is None:
+            return True
+        return any(pattern.fullmatch(origin.lower()) for pattern in self._patterns)
+
+
+def normalize_domain(domain: str) -> str:
+    value = domain.strip().lower().rstrip(".")
+    if not _DOMAIN.match(value):
+        raise SiteError(f"not a domain name: {domain!r}")
+    return value
+
+
+def default_origins(domain: str) -> tuple[str, ...]:
+    """The domain and its subdomains over https; any loopback port over http for localhost."""
+    if domain == "localhost":
+        return tuple(f"http://{host}:*" for host in LOOPBACK_HOSTS) + ("http://localhost",)
+    return (f"https://{domain}", f"https://*.{domain}")
+
+
+def check_origin(origin: str) -> str:
+    """An origin: scheme://host[:port]; the host may start with ``*.``, the port may be ``*``."""
+    value = origin.strip().lower().rstrip("/")
+    parts = urlsplit(value.replace("*", "wildcard-"))
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+        raise SiteError(f"not an origin (scheme://host[:port]): {origin!r}")
+    return value
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SiteError(f"unknown time zone: {name!r}") from None
+    return name
+
+
+def _origin_pattern(origin: str) -> re.Pattern[str]:
+    escaped = re.escape(origin.lower())
+    escaped = escaped.replace(r"//\*\.", r"//([a-z0-9-]+\.)+").replace(r":\*", r":[0-9]{1,5}")
+    return re.compile(escaped)
+
+
+class SiteRegistry:
+    """The sites a process knows, swapped whole when they are reloaded.
+
+    The store owner reloads them from ClickHouse and writes a snapshot file; HTTP-only workers,
+    which cannot open the store, read that snapshot.
+    """
+
+    def __init__(self, sites: dict[str, Site] | None = None) -> None:
+        self._sites: dict[str, Site] = dict(sites or {})
+
+    def get(self, domain: str) -> Site | None:
+        return self._sites.get(domain)
+
+    def all(self) -> list[Site]:
+        return list(self._sites.values())
+
+    def replace(self, sites: dict[str, Site]) -> None:
+        self._sites = dict(sites)
+
+    def save_snapshot(self, path: Path) -> None:
+        records = [
+            {"domain": s.domain, "origins": list(s.origins), "timezone": s.timezone,
+             "respect_gpc": s.respect_gpc}
+            for s in self._sites.values()
+        ]  # fmt: skip
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(orjson.dumps(records))
+        os.replace(temporary, path)
+
+    def load_snapshot(self, path: Path) -> None:
+        try:
+            records = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return
+        self.replace(
+            {
+                r["domain"]: Site(r["domain"], tuple(r["origins"]), r["timezone"], r["respect_gpc"])
+                for r in records
+            }
+        )

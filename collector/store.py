@@ -1,0 +1,175 @@
+"""The ClickHouse store: connect, migrate, the one insert of events, and the site registry.
+
+The same code runs on the embedded engine (``chdb:///path``) and on a server (``http(s)://``).
+The embedded engine allows one open store per process and the driver is not made for concurrent
+use, so every call goes through one lock.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from collector.rows import COLUMNS
+from collector.sites import Site
+
+EVENTS_TABLE = "audience.events"
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class StoreError(RuntimeError):
+    """The store cannot be reached or refused a statement; the message says which."""
+
+
+def schema_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every numbered migration, in order."""
+    migrations = []
+    for entry in importlib.resources.files("schema").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            migrations.append((int(match.group(1)), entry.name, entry.read_text()))
+    return sorted(migrations)
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+
+
+class Store:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, url: str) -> Store:
+        try:
+            options = {} if url.startswith("chdb:") else {"autogenerate_session_id": False}
+            client = clickhouse_connect.get_client(dsn=url, **options)
+        except Exception as error:  # the driver raises several kinds, all meaning "cannot connect"
+            if "Cannot lock file" in str(error):
+                raise StoreError(
+                    f"the embedded store {url} is in use by another process (a running "
+                    "`audience serve`?): stop it first, or use a ClickHouse server"
+                ) from None
+            raise StoreError(f"cannot open ClickHouse at {_redact(url)}: {error}") from error
+        return cls(client)
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+    def _command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            try:
+                return self._client.command(sql, parameters=parameters)
+            except ClickHouseError as error:
+                raise StoreError(str(error)) from error
+
+    def _rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+        with self._lock:
+            try:
+                return self._client.query(sql, parameters=parameters).result_rows
+            except ClickHouseError as error:
+                raise StoreError(str(error)) from error
+
+    def query_dicts(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows as dicts: for operators' checks and tests (the dashboards have their own reader)."""
+        with self._lock:
+            try:
+                result = self._client.query(sql, parameters=parameters)
+            except ClickHouseError as error:
+                raise StoreError(str(error)) from error
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._rows("SELECT 1"))
+        except StoreError:
+            return False
+
+    def migrate(self, retention_months: int) -> list[str]:
+        """Apply the migrations not applied yet, then the retention TTL if it changed."""
+        migrations = schema_files()
+        bootstrap = migrations[0]
+        for statement in _statements(bootstrap[2]):
+            self._command(statement)
+        applied = {row[0] for row in self._rows("SELECT version FROM audience.schema_migrations")}
+        done = []
+        for version, name, sql in migrations[1:]:
+            if version in applied:
+                continue
+            for statement in _statements(sql):
+                self._command(statement)
+            self._command(
+                "INSERT INTO audience.schema_migrations (version, name)"
+                " VALUES ({v:UInt32}, {n:String})",
+                {"v": version, "n": name},
+            )
+            done.append(name)
+        if self._retention_months() != retention_months:
+            sql = importlib.resources.files("schema").joinpath("retention.sql").read_text()
+            for statement in _statements(sql.format(retention_months=int(retention_months))):
+                self._command(statement)
+            done.append(f"retention.sql ({retention_months} months)")
+        return done
+
+    def _retention_months(self) -> int | None:
+        rows = self._rows(
+            "SELECT engine_full FROM system.tables WHERE database = 'audience' AND name = 'events'"
+        )
+        match = re.search(r"TTL .*toIntervalMonth\((\d+)\)", rows[0][0]) if rows else None
+        return int(match.group(1)) if match else None
+
+    def insert_events(self, rows: Sequence[Sequence[Any]], token: str) -> None:
+        """Insert one batch; replaying the same token is a no-op, so at-least-once is exact."""
+        with self._lock:
+            try:
+                self._client.insert(
+                    EVENTS_TABLE,
+                    rows,
+                    column_names=list(COLUMNS),
+                    settings={"insert_deduplication_token": token},
+                )
+            except ClickHouseError as error:
+                raise StoreError(str(error)) from error
+
+    def sites(self) -> dict[str, Site]:
+        rows = self._rows(
+            "SELECT domain, origins, timezone, respect_gpc"
+            " FROM audience.sites FINAL ORDER BY domain"
+        )
+        return {
+            domain: Site(domain, tuple(origins), timezone, bool(gpc))
+            for domain, origins, timezone, gpc in rows
+        }
+
+    def save_site(self, site: Site, *, deleted: bool = False) -> None:
+        self._command(
+            "INSERT INTO audience.sites"
+            " (domain, origins, timezone, respect_gpc, updated_at, deleted)"
+            " VALUES ({d:String}, {o:Array(String)}, {t:String}, {g:UInt8},"
+            " fromUnixTimestamp64Milli({u:Int64}, 'UTC'), {x:UInt8})",
+            {
+                "d": site.domain,
+                "o": list(site.origins),
+                "t": site.timezone,
+                "g": int(site.respect_gpc),
+                "u": int(time.time() * 1000),
+                "x": int(deleted),
+            },
+        )
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//***@", url)

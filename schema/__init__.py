@@ -1,0 +1,1 @@
+"""ClickHouse DDL: numbered migrations ``NNN_name.sql`` and the retention clause."""

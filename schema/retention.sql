@@ -1,0 +1,4 @@
+-- Applied after the migrations whenever AUDIENCE_RETENTION_MONTHS differs from the table's TTL.
+-- Rows expire with their whole month, so no row outlives the limit and parts drop whole.
+ALTER TABLE audience.events
+    MODIFY TTL toStartOfMonth(ts) + INTERVAL {retention_months} MONTH DELETE;

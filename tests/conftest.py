@@ -1,0 +1,231 @@
+"""Shared fixtures: GeoIP databases built here, settings in a temporary data directory, and a
+real uvicorn server on a free port of 127.0.0.1 running the real app on the embedded ClickHouse."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from collector.app import CollectorApp, create_app
+from collector.geodb import write_asn_db, write_city_db, write_isp_db
+from collector.settings import Settings
+from collector.sites import Site
+from collector.store import Store
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"
+)
+# Addresses of the test databases: city, country, operator
+LYON_ORANGE = "81.2.69.42"
+PARIS_FREE_V6 = "2a01:e0a:1::7"
+BRUSSELS_PROXIMUS = "5.10.20.30"
+
+
+@dataclass(frozen=True)
+class GeoFiles:
+    city: Path
+    isp: Path
+    asn: Path
+
+
+@pytest.fixture(scope="session")
+def geo_files(tmp_path_factory: pytest.TempPathFactory) -> GeoFiles:
+    folder = tmp_path_factory.mktemp("geoip")
+    return GeoFiles(
+        city=write_city_db(
+            folder / "city.mmdb",
+            {
+                "81.2.69.0/24": ("Lyon", "FR"),
+                "2a01:e0a::/32": ("Paris", "FR"),
+                "5.10.0.0/16": ("Brussels", "BE"),
+            },
+        ),
+        isp=write_isp_db(
+            folder / "isp.mmdb",
+            {"81.2.69.0/24": "Orange", "2a01:e0a::/32": "Free", "5.10.0.0/16": "Proximus"},
+        ),
+        asn=write_asn_db(
+            folder / "asn.mmdb",
+            {"81.2.69.0/24": (3215, "Orange S.A."), "5.10.0.0/16": (5432, "Proximus NV")},
+        ),
+    )
+
+
+def environment(data_dir: Path, geo: GeoFiles, **extra: str) -> dict[str, str]:
+    """AUDIENCE_* variables for a collector on ``data_dir`` (for settings and subprocesses)."""
+    return {
+        "AUDIENCE_DATA_DIR": str(data_dir),
+        "AUDIENCE_SECRET_KEY": SECRET,
+        "AUDIENCE_GEOIP_CITY": str(geo.city),
+        "AUDIENCE_GEOIP_OPERATOR": str(geo.isp),
+        "AUDIENCE_TRUSTED_PROXIES": "127.0.0.1",
+        "AUDIENCE_FLUSH_INTERVAL": "0.05",
+        "AUDIENCE_LOG_LEVEL": "info",
+        **extra,
+    }
+
+
+@pytest.fixture
+def settings(tmp_path: Path, geo_files: GeoFiles) -> Settings:
+    return Settings.from_environ(environment(tmp_path / "data", geo_files))
+
+
+def register(settings: Settings, *sites: Site) -> None:
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        store.migrate(settings.retention_months)
+        for site in sites:
+            store.save_site(site)
+    finally:
+        store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """The real app under a real uvicorn on 127.0.0.1, in a thread of the test process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: CollectorApp = create_app(settings)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+            ws="none",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+    @property
+    def store(self) -> Store:
+        store = self.app.runtime.store
+        assert store is not None
+        return store
+
+    def wait_stored(self, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """Rows of audience.events once there are ``count`` of them (fails on timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = events(self.store)
+            if len(rows) >= count or time.monotonic() > deadline:
+                assert len(rows) == count, f"expected {count} stored rows, found {len(rows)}"
+                return rows
+            time.sleep(0.05)
+
+    def settle(self) -> list[dict[str, Any]]:
+        """Rows once the spool is drained: for tests asserting that nothing was stored."""
+        writer = self.app.runtime.writer
+        assert writer is not None
+        time.sleep(self.settings.flush_interval * 3)
+        writer.drain()
+        return events(self.store)
+
+
+def events(store: Store) -> list[dict[str, Any]]:
+    return store.query_dicts("SELECT * FROM audience.events ORDER BY ts, path")
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[LiveServer]:
+    register(settings, Site("example.com"), Site("localhost"))
+    with LiveServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, headers={"user-agent": CHROME}, timeout=10) as http:
+        yield http
+
+
+def beacon(**fields: Any) -> dict[str, Any]:
+    value = {
+        "site": "example.com",
+        "type": "pageview",
+        "url": "https://example.com/pricing?utm_source=news#plans",
+        "consent": "manual",
+    }
+    value.update(fields)
+    return {k: v for k, v in value.items() if v is not None}
+
+
+class ServerProcess:
+    """``audience serve`` as a child process, its output kept in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *arguments: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCE_")}
+        full_env.update(env)
+        self.log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "collector.cli", "serve", "--port", str(self.port), *arguments],
+            env=full_env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready: {self.log_path.read_text()}")
+
+    def stop(self, sig: int | None = None) -> int:
+        if sig is None:
+            self.process.terminate()
+        else:
+            self.process.send_signal(sig)
+        code = self.process.wait(60)
+        self.log.close()
+        return code
