@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from pathlib import Path
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,7 +24,6 @@ from tests.conftest import (
     LiveServer,
     beacon,
     environment,
-    events,
     register,
 )
 
