@@ -7,11 +7,14 @@ use, so every call goes through one lock.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.resources
+import os
 import re
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
@@ -51,15 +54,15 @@ class Store:
 
     @classmethod
     def connect(cls, url: str) -> Store:
+        if url.startswith("chdb:") and _embedded_store_in_use(url):
+            raise StoreError(
+                f"the embedded store {url} is in use by another process (a running "
+                "`audience serve`?): stop it first, or use a ClickHouse server"
+            )
         try:
             options = {} if url.startswith("chdb:") else {"autogenerate_session_id": False}
             client = clickhouse_connect.get_client(dsn=url, **options)
         except Exception as error:  # the driver raises several kinds, all meaning "cannot connect"
-            if "Cannot lock file" in str(error):
-                raise StoreError(
-                    f"the embedded store {url} is in use by another process (a running "
-                    "`audience serve`?): stop it first, or use a ClickHouse server"
-                ) from None
             raise StoreError(f"cannot open ClickHouse at {_redact(url)}: {error}") from error
         return cls(client)
 
@@ -169,6 +172,22 @@ class Store:
                 "x": int(deleted),
             },
         )
+
+
+def _embedded_store_in_use(url: str) -> bool:
+    """The embedded engine locks ``<path>/status`` while it runs, as a ClickHouse server does."""
+    status = Path(url.removeprefix("chdb://")) / "status"
+    try:
+        fd = os.open(status, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _redact(url: str) -> str:

@@ -1,0 +1,109 @@
+"""The migrations on the embedded ClickHouse: the contract's columns, idempotence, retention."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from collector.rows import COLUMNS, Row
+from collector.settings import Settings
+from collector.store import Store, schema_files
+
+CONTRACT_TYPES = {
+    "site": "LowCardinality(String)",
+    "ts": "DateTime('UTC')",
+    "visitor": "UInt64",
+    "visit": "UInt64",
+    "visit_number": "UInt32",
+    "days_since_last_visit": "UInt16",
+    "engaged_ms": "UInt32",
+}
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store.connect(settings.clickhouse_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_migrations_are_numbered_and_applied_once(store: Store) -> None:
+    versions = [version for version, _, _ in schema_files()]
+    assert versions == sorted(set(versions)) and versions[0] == 0
+    first = store.migrate(25)
+    assert first == ["001_events.sql", "002_sites.sql", "retention.sql (25 months)"]
+    assert store.migrate(25) == []
+
+
+def test_events_table_has_exactly_the_row_columns(store: Store) -> None:
+    store.migrate(25)
+    columns = store.query_dicts(
+        "SELECT name, type FROM system.columns WHERE database = 'audience' AND table = 'events'"
+        " ORDER BY position"
+    )
+    assert tuple(column["name"] for column in columns) == COLUMNS
+    types = {column["name"]: column["type"] for column in columns}
+    assert {name: types[name] for name in CONTRACT_TYPES} == CONTRACT_TYPES
+    forbidden = ("ip", "addr", "agent", "ua", "cookie", "query")
+    assert not [name for name in COLUMNS if any(word in name.split("_") for word in forbidden)]
+
+
+def test_table_layout_partitions_monthly_and_indexes_visitors(store: Store) -> None:
+    store.migrate(25)
+    [table] = store.query_dicts(
+        "SELECT partition_key, sorting_key, engine_full FROM system.tables"
+        " WHERE database = 'audience' AND name = 'events'"
+    )
+    assert table["partition_key"] == "toYYYYMM(ts)"
+    assert "visitor" in table["sorting_key"]
+    assert "toStartOfMonth(ts) + toIntervalMonth(25)" in table["engine_full"]
+    [index] = store.query_dicts(
+        "SELECT expr, type FROM system.data_skipping_indices"
+        " WHERE database = 'audience' AND table = 'events'"
+    )
+    assert (index["expr"], index["type"]) == ("visitor", "bloom_filter")
+
+
+def test_changing_the_retention_updates_the_ttl(store: Store) -> None:
+    store.migrate(25)
+    assert store.migrate(13) == ["retention.sql (13 months)"]
+    [table] = store.query_dicts(
+        "SELECT engine_full FROM system.tables WHERE database = 'audience' AND name = 'events'"
+    )
+    assert "toIntervalMonth(13)" in table["engine_full"]
+    assert store.migrate(13) == []
+
+
+def row(ts: int, path: str) -> tuple[object, ...]:
+    values = Row(
+        "example.com", ts, "pageview", path, 1, 2, 1, 0, 0, "", "", "", "", "", "", "desktop",
+        "manual",
+    )  # fmt: skip
+    return tuple(getattr(values, column) for column in COLUMNS)
+
+
+def test_no_row_outlives_the_retention(store: Store) -> None:
+    store.migrate(2)
+    now = int(time.time())
+    month = 31 * 86_400
+    store.insert_events(
+        [row(now, "/fresh"), row(now - month, "/last-month"), row(now - 3 * month, "/too-old")],
+        "retention-test",
+    )
+    store.query_dicts("OPTIMIZE TABLE audience.events FINAL")
+    paths = {r["path"] for r in store.query_dicts("SELECT path FROM audience.events")}
+    assert paths == {"/fresh", "/last-month"}
+
+
+def test_a_replayed_batch_is_stored_once(store: Store) -> None:
+    store.migrate(25)
+    batch = [row(int(time.time()), f"/page/{i}") for i in range(100)]
+    store.insert_events(batch, "producer-0000000001")
+    store.insert_events(batch, "producer-0000000001")  # the writer died before deleting it
+    store.insert_events(batch[:10], "producer-0000000002")  # a different batch is kept
+    [count] = store.query_dicts("SELECT count() AS n FROM audience.events")
+    assert count["n"] == 110

@@ -1,0 +1,115 @@
+"""The writer on the embedded ClickHouse: batches, a store that goes away, damaged segments."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from collector.metrics import Metrics
+from collector.rows import Row, encode_row
+from collector.settings import Settings
+from collector.spool import SpoolConsumer, frame
+from collector.store import Store
+from collector.writer import Writer
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    opened = Store.connect(settings.clickhouse_url)
+    opened.migrate(25)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def encoded(path: str) -> bytes:
+    row = Row(
+        "example.com", int(time.time()), "pageview", path, 7, 8, 1, 0, 0, "Lyon", "FR", "Orange",
+        "Chrome", "131", "Windows", "desktop", "manual",
+    )  # fmt: skip
+    return encode_row(row)
+
+
+def write_segment(root: Path, producer: str, seq: int, data: bytes, suffix: str = ".seg") -> Path:
+    folder = root / producer
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{seq:010d}{suffix}"
+    path.write_bytes(data)
+    return path
+
+
+def stored_paths(store: Store) -> list[str]:
+    return [r["path"] for r in store.query_dicts("SELECT path FROM audience.events ORDER BY path")]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_drain_inserts_each_segment_as_one_batch(tmp_path: Path, store: Store) -> None:
+    spool = SpoolConsumer(tmp_path / "spool")
+    for seq in range(3):
+        data = b"".join(frame(encoded(f"/s{seq}/{i}")) for i in range(50))
+        write_segment(spool.root, "p1-aa", seq, data)
+    metrics = Metrics()
+    assert Writer(spool, store, metrics).drain() == 150
+    assert len(stored_paths(store)) == 150
+    assert metrics.batch_rows.count == 3
+    assert spool.sealed() == []
+
+
+def test_damaged_segment_keeps_intact_records_and_reports(
+    tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = SpoolConsumer(tmp_path / "spool")
+    good = [frame(encoded(f"/ok/{i}")) for i in range(4)]
+    torn = frame(encoded("/torn"))[:-7]  # a write cut short by the crash
+    write_segment(
+        spool.root, "p2-bb", 0, good[0] + good[1] + b"\x00garbage\xff" + good[2] + good[3]
+    )
+    write_segment(spool.root, "p2-bb", 1, good[0] + torn)
+    metrics = Metrics()
+    with caplog.at_level(logging.ERROR, logger="audience.writer"):
+        Writer(spool, store, metrics).drain()
+    assert stored_paths(store) == ["/ok/0", "/ok/0", "/ok/1", "/ok/2", "/ok/3"]
+    assert metrics.spool_damaged_records == 2
+    assert "damaged bytes skipped" in caplog.text
+
+
+def test_store_away_then_back_loses_and_duplicates_nothing(tmp_path: Path, store: Store) -> None:
+    spool = SpoolConsumer(tmp_path / "spool")
+    metrics = Metrics()
+    writer = Writer(spool, store, metrics)
+    store.query_dicts("RENAME TABLE audience.events TO audience.events_away")
+    writer.start()
+    try:
+        for seq in range(5):
+            write_segment(spool.root, "p3-cc", seq, frame(encoded(f"/while-away/{seq}")))
+        writer.wake.set()
+        wait_until(lambda: metrics.insert_failures >= 2)
+        assert not writer.store_healthy
+        assert len(spool.sealed()) == 5  # kept, not dropped
+        store.query_dicts("RENAME TABLE audience.events_away TO audience.events")
+        wait_until(lambda: not spool.sealed())
+    finally:
+        writer.stop()
+    assert stored_paths(store) == [f"/while-away/{seq}" for seq in range(5)]
+    assert writer.store_healthy
+
+
+def test_open_segments_of_a_dead_producer_are_adopted(tmp_path: Path, store: Store) -> None:
+    spool = SpoolConsumer(tmp_path / "spool")
+    write_segment(spool.root, "p4-dead", 0, frame(encoded("/orphan")), suffix=".open")
+    writer = Writer(spool, store, Metrics())
+    writer.start()
+    writer.stop()
+    assert stored_paths(store) == ["/orphan"]
+    assert not (spool.root / "p4-dead").exists()
