@@ -16,7 +16,7 @@ MAX_BODY_BYTES = 4096
 MAX_PATH_LENGTH = 1024
 MAX_ENGAGED_MS = 24 * 3600 * 1000
 EVENT_TYPES = ("pageview", "engagement")
-_CONSENT = re.compile(r"^(tcf|gcm|manual|cmp:[a-z0-9_.-]{1,32})$")
+_CONSENT = re.compile(r"tcf|gcm|manual|cmp:[a-z0-9_.-]{1,32}")
 
 
 class BeaconError(Exception):
@@ -63,9 +63,10 @@ def _invalid(field: str, problem: str) -> BeaconError:
 
 
 def _site(value: object) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= 253:
+    domain = value.strip().lower().rstrip(".") if isinstance(value, str) else ""
+    if not 0 < len(domain) <= 253:
         raise _invalid("site", "expected the site's domain as a string")
-    return value.strip().lower().rstrip(".")
+    return domain
 
 
 def _event_type(value: object) -> str:
@@ -95,7 +96,7 @@ def _path(value: object) -> str:
 def _consent(value: object) -> str | None:
     if value is None or value == "" or value is False:
         return None
-    if not isinstance(value, str) or not _CONSENT.match(value):
+    if not isinstance(value, str) or not _CONSENT.fullmatch(value):
         raise _invalid("consent", 'expected "tcf", "gcm", "manual" or "cmp:<name>"')
     return value
 

@@ -156,13 +156,25 @@ class _Environ:
 
 
 def _secret_from_file(path: Path) -> bytes:
+    """The secret kept in ``path``, created whole (written, synced, then linked into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
-        handle.flush()
-        os.fsync(handle.fileno())
-    return path.read_bytes().strip()
+    if not path.exists():
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)  # fails if another process made it first: theirs wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    secret = path.read_bytes().strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"{PREFIX}SECRET_KEY: unset, and {path} holds fewer than {MIN_SECRET_LENGTH}"
+            " characters; set the variable or delete the file to have a new one made"
+        )
+    return secret

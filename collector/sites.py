@@ -44,7 +44,7 @@ class Site:
 
 def normalize_domain(domain: str) -> str:
     value = domain.strip().lower().rstrip(".")
-    if not _DOMAIN.match(value):
+    if not _DOMAIN.fullmatch(value):
         raise SiteError(f"not a domain name: {domain!r}")
     return value
 
@@ -60,7 +60,15 @@ def check_origin(origin: str) -> str:
     """An origin: scheme://host[:port]; the host may start with ``*.``, the port may be ``*``."""
     value = origin.strip().lower().rstrip("/")
     parts = urlsplit(value.replace("*", "wildcard-"))
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or "#" in value
+    ):
         raise SiteError(f"not an origin (scheme://host[:port]): {origin!r}")
     return value
 

@@ -125,11 +125,14 @@ class SpoolProducer:
         self._on_sealed = on_sealed
         root.mkdir(parents=True, exist_ok=True)
         self.name = f"p{os.getpid()}-{secrets.token_hex(4)}"
-        self.directory = root / self.name
-        self.directory.mkdir()
-        lock_fd = _lock(self.directory / LOCK_NAME)
+        # Made under a hidden name and renamed once locked, so the writer never sees it unlocked.
+        hidden = root / f".{self.name}"
+        hidden.mkdir()
+        lock_fd = _lock(hidden / LOCK_NAME)
         assert lock_fd is not None, "a new producer directory is never locked"
         self._lock_fd = lock_fd
+        self.directory = root / self.name
+        hidden.rename(self.directory)
         _fsync_directory(root)
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool-io")
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
@@ -297,7 +300,7 @@ class SpoolConsumer:
         sealed = 0
         with contextlib.suppress(FileNotFoundError):
             for directory in os.scandir(self.root):
-                if not directory.is_dir():
+                if not directory.is_dir() or directory.name.startswith("."):
                     continue
                 path = Path(directory.path)
                 lock_fd = _lock(path / LOCK_NAME)

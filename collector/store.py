@@ -60,8 +60,10 @@ class Store:
                 "`audience serve`?): stop it first, or use a ClickHouse server"
             )
         try:
-            options = {} if url.startswith("chdb:") else {"autogenerate_session_id": False}
-            client = clickhouse_connect.get_client(dsn=url, **options)
+            if url.startswith("chdb:"):
+                client = clickhouse_connect.get_client(dsn=url)
+            else:
+                client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
         except Exception as error:  # the driver raises several kinds, all meaning "cannot connect"
             raise StoreError(f"cannot open ClickHouse at {_redact(url)}: {error}") from error
         return cls(client)
