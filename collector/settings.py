@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 PREFIX = "AUDIENCE_"
 MIN_SECRET_LENGTH = 32
@@ -22,6 +23,7 @@ class SettingsError(ValueError):
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -94,25 +96,19 @@ class _Environ:
         return path
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise self.fail(name, f"expected a whole number, got {value!r}") from None
-        if not low <= number <= high:
-            raise self.fail(name, f"expected a number from {low} to {high}, got {number}")
-        return number
+        return self._bounded(name, default, int, "a whole number", low, high)
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
+        return self._bounded(name, default, float, "a number", low, high)
+
+    def _bounded(self, name: str, default: N, kind: type[N], noun: str, low: N, high: N) -> N:
         value = self.raw(name)
         if value is None:
             return default
         try:
-            number = float(value)
+            number = kind(value)
         except ValueError:
-            raise self.fail(name, f"expected a number, got {value!r}") from None
+            raise self.fail(name, f"expected {noun}, got {value!r}") from None
         if not low <= number <= high:
             raise self.fail(name, f"expected a number from {low} to {high}, got {number}")
         return number

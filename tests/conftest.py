@@ -98,6 +98,15 @@ def register(settings: Settings, *sites: Site) -> None:
         store.close()
 
 
+def query_stopped_store(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    """Rows from the store of a collector that has stopped (the embedded one allows one opener)."""
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        return store.query_dicts(sql)
+    finally:
+        store.close()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

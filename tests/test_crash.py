@@ -12,7 +12,6 @@ import httpx
 
 from collector.settings import Settings
 from collector.sites import Site
-from collector.store import Store
 from tests.conftest import (
     CHROME,
     LYON_ORANGE,
@@ -20,6 +19,7 @@ from tests.conftest import (
     ServerProcess,
     beacon,
     environment,
+    query_stopped_store,
     register,
 )
 
@@ -73,11 +73,7 @@ def test_sigkill_after_202_loses_nothing_and_duplicates_nothing(
     assert second.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM once shut down
     assert "Application shutdown complete" in second.log_path.read_text()
 
-    store = Store.connect(settings.clickhouse_url)
-    try:
-        rows = store.query_dicts("SELECT path FROM audience.events")
-    finally:
-        store.close()
+    rows = query_stopped_store(settings, "SELECT path FROM audience.events")
     stored = Counter(row["path"] for row in rows)
     assert set(stored) == set(accepted)
     assert max(stored.values()) == 1

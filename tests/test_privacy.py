@@ -8,8 +8,14 @@ import httpx
 
 from collector.settings import Settings
 from collector.sites import Site
-from collector.store import Store
-from tests.conftest import GeoFiles, ServerProcess, beacon, environment, register
+from tests.conftest import (
+    GeoFiles,
+    ServerProcess,
+    beacon,
+    environment,
+    query_stopped_store,
+    register,
+)
 
 IPS = ("81.2.69.42", "2a01:e0a:1::7", "5.10.20.30", "198.51.100.77")
 AGENTS = (
@@ -63,11 +69,7 @@ def test_nothing_personal_reaches_disk_clickhouse_or_logs(
     logs = server.log_path.read_bytes()
     spooled_then_stored = all_bytes(data_dir)
 
-    store = Store.connect(settings.clickhouse_url)
-    try:
-        rows = store.query_dicts("SELECT * FROM audience.events")
-    finally:
-        store.close()
+    rows = query_stopped_store(settings, "SELECT * FROM audience.events")
     # ClickHouse compresses its parts, which could hide a string from the byte search above:
     # the table's decoded content is searched too (it is also exactly what was spooled).
     table_text = repr(rows).encode()

@@ -9,8 +9,15 @@ import httpx
 
 from collector.settings import Settings
 from collector.sites import Site
-from collector.store import Store
-from tests.conftest import CHROME, GeoFiles, ServerProcess, beacon, environment, register
+from tests.conftest import (
+    CHROME,
+    GeoFiles,
+    ServerProcess,
+    beacon,
+    environment,
+    query_stopped_store,
+    register,
+)
 
 
 def test_two_workers_hand_their_events_to_one_writer(tmp_path: Path, geo_files: GeoFiles) -> None:
@@ -36,9 +43,5 @@ def test_two_workers_hand_their_events_to_one_writer(tmp_path: Path, geo_files: 
     server.stop()
     assert "Started parent process" in server.log_path.read_text()
 
-    store = Store.connect(settings.clickhouse_url)
-    try:
-        rows = store.query_dicts("SELECT path FROM audience.events")
-    finally:
-        store.close()
+    rows = query_stopped_store(settings, "SELECT path FROM audience.events")
     assert sorted(row["path"] for row in rows) == sorted(f"/w/{i}" for i in range(60))
