@@ -115,25 +115,14 @@ def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
     return CollectorApp(runtime, endpoint, web)
 
 
-def open_store(settings: Settings) -> Store:
-    """Connect and migrate: ``serve`` applies the migrations at start."""
-    store = Store.connect(settings.clickhouse_url)
-    try:
-        applied = store.migrate(settings.retention_months)
-    except StoreError:
-        store.close()
-        raise
-    for name in applied:
-        log.info("migration applied: %s", name)
-    return store
-
-
 async def _start(runtime: Runtime) -> None:
     settings = runtime.settings
     loop = asyncio.get_running_loop()
     snapshot = settings.data_dir / SITES_SNAPSHOT
     if runtime.role == "all":
-        runtime.store = await loop.run_in_executor(None, open_store, settings)
+        runtime.store = await loop.run_in_executor(
+            None, Store.open, settings.clickhouse_url, settings.retention_months
+        )
         runtime.sites.replace(runtime.store.sites())
         runtime.sites.save_snapshot(snapshot)
         runtime.writer = Writer(SpoolConsumer(settings.spool_dir), runtime.store, runtime.metrics)

@@ -17,7 +17,7 @@ from collector.sites import (
     check_timezone,
     normalize_domain,
 )
-from collector.store import StoreError
+from collector.store import Store, StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,18 +81,14 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    from collector.app import open_store
-
-    store = open_store(settings)
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
     store.close()
     print("schema up to date")
     return 0
 
 
 def _sites(arguments: argparse.Namespace, settings: Settings) -> int:
-    from collector.app import open_store
-
-    store = open_store(settings)
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
     try:
         if arguments.sites_command == "add":
             domain = normalize_domain(arguments.domain)

@@ -17,7 +17,6 @@ from dataclasses import replace
 
 import orjson
 
-from collector.app import open_store
 from collector.geo import GeoLocator
 from collector.geodb import write_city_db, write_isp_db
 from collector.metrics import Metrics
@@ -27,6 +26,7 @@ from collector.rows import encode_row
 from collector.settings import Settings
 from collector.sites import Site, SiteRegistry
 from collector.spool import SpoolProducer
+from collector.store import Store
 from collector.traffic import PlannedEvent, VisitorModel, networks
 from collector.visitor import StateSigner
 
@@ -49,7 +49,7 @@ def prepare_demo(settings: Settings) -> Settings:
         os.environ["AUDIENCE_GEOIP_CITY"] = str(city)  # read again by worker processes
         os.environ["AUDIENCE_GEOIP_OPERATOR"] = str(isp)
         settings = replace(settings, geoip_city=city, geoip_operator=isp)
-    store = open_store(settings)
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
     try:
         if DEMO_SITE not in store.sites():
             store.save_site(Site(DEMO_SITE, timezone="Europe/Paris"))

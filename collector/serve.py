@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from collector import logs
-from collector.app import SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app, open_store
+from collector.app import SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app
 from collector.geo import GeoLocator
 from collector.metrics import Metrics
 from collector.settings import Settings, SettingsError
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer
-from collector.store import StoreError
+from collector.store import Store, StoreError
 from collector.writer import Writer
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
 
         settings = prepare_demo(settings)
     GeoLocator(settings.geoip_city, settings.geoip_operator).close()  # fail before listening
-    open_store(settings).close()  # migrations applied at start, and the store is reachable
+    # Migrations are applied at start, and an unreachable store stops it here.
+    Store.open(settings.clickhouse_url, settings.retention_months).close()
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -86,7 +87,7 @@ class StoreOwner:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = open_store(settings)
+        self.store = Store.open(settings.clickhouse_url, settings.retention_months)
         self.metrics = Metrics()
         self.writer = Writer(SpoolConsumer(settings.spool_dir), self.store, self.metrics)
         self.sites = SiteRegistry()

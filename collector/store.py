@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.resources
+import logging
 import os
 import re
 import threading
@@ -24,6 +25,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from collector.rows import COLUMNS
 from collector.sites import Site
 
+log = logging.getLogger("audience.store")
 EVENTS_TABLE = "audience.events"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
@@ -67,6 +69,19 @@ class Store:
         except Exception as error:  # the driver raises several kinds, all meaning "cannot connect"
             raise StoreError(f"cannot open ClickHouse at {_redact(url)}: {error}") from error
         return cls(client)
+
+    @classmethod
+    def open(cls, url: str, retention_months: int) -> Store:
+        """Connect and apply the migrations: how every command and ``serve`` start."""
+        store = cls.connect(url)
+        try:
+            applied = store.migrate(retention_months)
+        except StoreError:
+            store.close()
+            raise
+        for name in applied:
+            log.info("migration applied: %s", name)
+        return store
 
     def close(self) -> None:
         with self._lock:
