@@ -310,7 +310,8 @@ class SpoolConsumer:
                     sealed += _seal_open_segments(path)
                     if not any(name.endswith(SEALED_SUFFIX) for name in os.listdir(path)):
                         (path / LOCK_NAME).unlink(missing_ok=True)
-                        path.rmdir()
+                        with contextlib.suppress(OSError):  # not empty after all: next time
+                            path.rmdir()
                 finally:
                     os.close(lock_fd)
         return sealed

@@ -66,7 +66,7 @@ class Writer:
                 last_orphan_scan = time.monotonic()
             try:
                 self.drain()
-            except StoreError as error:
+            except Exception as error:  # the writer must outlive any failure
                 self._failed(error)
                 if stopping:
                     return
@@ -79,11 +79,14 @@ class Writer:
             self.wake.wait(IDLE_POLL_SECONDS)
             self.wake.clear()
 
-    def _failed(self, error: StoreError) -> None:
+    def _failed(self, error: Exception) -> None:
         self.metrics.insert_failures += 1
         self.store_healthy = False
         self._backoff = min(MAX_BACKOFF_SECONDS, max(0.25, self._backoff * 2))
-        log.warning("insert failed, retrying in %.1f s: %s", self._backoff, error)
+        if isinstance(error, StoreError):
+            log.warning("insert failed, retrying in %.1f s: %s", self._backoff, error)
+        else:
+            log.exception("writer error, retrying in %.1f s", self._backoff)
 
     def _insert(self, segment: Segment) -> int:
         records = self.spool.read(segment)

@@ -101,8 +101,9 @@ def test_store_away_then_back_loses_and_duplicates_nothing(tmp_path: Path, store
         wait_until(lambda: not spool.sealed())
     finally:
         writer.stop()
-    assert stored_paths(store) == [f"/while-away/{seq}" for seq in range(5)]
-    assert writer.store_healthy
+    stored = stored_paths(store)
+    assert stored == [f"/while-away/{seq}" for seq in range(5)], stored
+    assert writer.store_healthy, f"{metrics.insert_failures} failures, healthy flag still down"
 
 
 def test_open_segments_of_a_dead_producer_are_adopted(tmp_path: Path, store: Store) -> None:
