@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from collector import views
 from collector.geo import GeoLocator
 from collector.ingest import EventEndpoint, Receive, Scope, Send
 from collector.metrics import Metrics
@@ -92,26 +91,18 @@ def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
             endpoint.spool = None
             await _stop(runtime)
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "alive"})
-
-    async def readyz(request: Request) -> Response:
-        checks = _readiness(runtime)
-        status = 200 if all(checks.values()) else 503
-        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
-
-    async def metrics_view(request: Request) -> Response:
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
-
     web = Starlette(
         routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics_view),
+            Route("/healthz", views.healthz),
+            Route("/readyz", views.readyz),
+            Route("/metrics", views.metrics),
+            Route("/js/{name}", views.script),
+            Route("/api/privacy/optout", views.optout, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
     web.state.runtime = runtime
+    web.state.readiness = lambda: _readiness(runtime)
     return CollectorApp(runtime, endpoint, web)
 
 

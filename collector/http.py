@@ -68,11 +68,11 @@ def read_cookie(headers: Headers) -> str | None:
     return found.get(SECURE_COOKIE) or found.get(PLAIN_COOKIE)
 
 
-def state_cookie(token: str, state: VisitorState, now: int, secure: bool) -> str:
-    """Set-Cookie for the state: the expiry is the state's fixed one, whatever ``now`` is."""
+def state_cookie(token: str, state: VisitorState, secure: bool) -> str:
+    """Set-Cookie for the state: an absolute Expires, the state's fixed one (no Max-Age, which
+    browsers count from the moment they receive it and would nudge the expiry)."""
     name = SECURE_COOKIE if secure else PLAIN_COOKIE
-    max_age = max(0, state.expires - now)
-    attributes = f"Path=/; Expires={formatdate(state.expires, usegmt=True)}; Max-Age={max_age}"
+    attributes = f"Path=/; Expires={formatdate(state.expires, usegmt=True)}"
     flags = "; HttpOnly; Secure; SameSite=Lax" if secure else "; HttpOnly; SameSite=Lax"
     return f"{name}={token}; {attributes}{flags}"
 

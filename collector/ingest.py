@@ -63,7 +63,6 @@ class EventEndpoint:
             await _answer(send, 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, cors)
             return
         peer = (scope.get("client") or ("", 0))[0]
-        now = int(time.time())
         incoming = Incoming(
             body=body,
             client_ip=http.client_address(peer, headers, self.trusted_proxies),
@@ -71,7 +70,7 @@ class EventEndpoint:
             origin=origin,
             cookie_state=http.read_cookie(headers),
             global_privacy_control=headers.get("sec-gpc", "").strip() == "1",
-            now=now,
+            now=int(time.time()),
         )
         try:
             outcome = self.pipeline.run(incoming)
@@ -92,15 +91,15 @@ class EventEndpoint:
             await _answer(send, 503, {"error": f"cannot accept events now: {error}"}, cors + retry)
             return
         self.metrics.accepted += 1
-        state = self._state_headers(outcome, scope, peer, headers, now)
+        state = self._state_headers(outcome, scope, peer, headers)
         await _answer(send, 202, {"status": "accepted"}, cors + state)
 
     def _state_headers(
-        self, outcome: Accepted, scope: Scope, peer: str, headers: http.Headers, now: int
+        self, outcome: Accepted, scope: Scope, peer: str, headers: http.Headers
     ) -> list[tuple[bytes, bytes]]:
         token = self.pipeline.signer.sign(outcome.state)
         secure = http.is_https(scope.get("scheme", "http"), peer, headers, self.trusted_proxies)
-        cookie = http.state_cookie(token, outcome.state, now, secure)
+        cookie = http.state_cookie(token, outcome.state, secure)
         extra = [(b"set-cookie", cookie.encode())]
         if http.is_cross_site(headers):
             extra += [

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,13 +116,16 @@ def free_port() -> int:
 class LiveServer:
     """The real app under a real uvicorn on 127.0.0.1, in a thread of the test process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, wrap: Callable[[CollectorApp, str], Any] | None = None
+    ) -> None:
+        """``wrap(app, url)`` may put the collector behind another ASGI app (a test website)."""
         self.settings = settings
         self.app: CollectorApp = create_app(settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            self.app,
+            wrap(self.app, self.url) if wrap else self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

@@ -1,0 +1,11 @@
+// IAB TCF v2.2: Purpose 1 (store/access) and Purpose 8 or 9 (measurement), publisher consents
+// first; legitimate interest is never enough.
+wait(function () { return typeof w.__tcfapi === 'function'; }, function () {
+  w.__tcfapi('addEventListener', 2, function (data, ok) {
+    if (!ok || !data || (data.eventStatus !== 'tcloaded' && data.eventStatus !== 'useractioncomplete')) return;
+    var own = data.publisher && data.publisher.consents || {};
+    var all = data.purpose && data.purpose.consents || {};
+    var said = own[1] !== undefined ? own : all;
+    grant(!!(said[1] && (said[8] || said[9])), 'tcf');
+  });
+});

@@ -1,0 +1,131 @@
+// Kalido Audience tracking snippet: the core. The build wraps it, and the consent adapter of the
+// served file, in one function, so adapters call grant(on, how) and wait(test, then) directly.
+// Default deny: nothing is sent and no cookie is touched before grant(true).
+var w = window, d = document, n = navigator, l = location, S = d.currentScript;
+var site = S.getAttribute('data-site') || l.hostname;
+var vendor = S.getAttribute('data-vendor');
+var base = S.src.replace(/\/js\/[^/]*$/, '');
+var api = base + '/api/';
+var crossSite = new URL(base).host !== l.host;
+var gpc = S.getAttribute('data-gpc') !== 'ignore' && n.globalPrivacyControl === true;
+var KEPT = 'audience_state'; // cross-site mode only: the signed state the server returned
+var method = '', path = '', engaged = 0, since = 0;
+
+function active() {
+  return d.visibilityState === 'visible';
+}
+
+function kept() {
+  var m = d.cookie.match(/(?:^|; )audience_state=([^;]*)/);
+  return m ? m[1] : '';
+}
+
+function keep(r) {
+  var state = r.headers.get('audience-state'), until = r.headers.get('audience-state-expires');
+  if (method && state && until) {
+    d.cookie = KEPT + '=' + state + '; expires=' + new Date(until * 1000).toUTCString() +
+      '; path=/; SameSite=Lax' + (l.protocol === 'https:' ? '; Secure' : '');
+  }
+}
+
+function post(endpoint, body, leaving) {
+  var data = JSON.stringify(body);
+  if (leaving && !crossSite && n.sendBeacon && n.sendBeacon(api + endpoint, data)) return;
+  fetch(api + endpoint, {method: 'POST', body: data, keepalive: true, credentials: 'include'})
+    .then(crossSite ? keep : null, function () {});
+}
+
+function send(type, ms) {
+  if (!method || gpc) return;
+  var body = {site: site, type: type, url: l.origin + path, consent: method};
+  if (ms) body.engaged_ms = ms;
+  if (crossSite && kept()) body.state = kept();
+  post('event', body, type === 'engagement');
+}
+
+function pause() {
+  if (since) engaged += Date.now() - since;
+  since = 0;
+}
+
+function resume() {
+  if (method && active() && !since) since = Date.now();
+}
+
+function flush() {
+  pause();
+  if (engaged > 0) send('engagement', Math.round(engaged));
+  engaged = 0;
+}
+
+function pageview() {
+  if (l.pathname === path) return;
+  if (path) flush();
+  path = l.pathname;
+  send('pageview');
+  resume();
+}
+
+// on: the visitor consents (true) or refuses/withdraws (false); how: the consent marker.
+function grant(on, how) {
+  if (on && !method && !gpc) {
+    method = how;
+    pageview();
+  } else if (!on && method) {
+    // Stop at once: the engaged time not yet sent is dropped, and the opt-out is the last request
+    // (a beacon answered after it would set the cookie again).
+    post('privacy/optout', {site: site, state: kept() || undefined});
+    method = path = '';
+    engaged = since = 0;
+    d.cookie = KEPT + '=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+  }
+}
+
+// Call then() once test() is true: CMPs load after us, and some never do.
+function wait(test, then, tries) {
+  if (test()) then();
+  else if ((tries || 0) < 100) setTimeout(wait, 100, test, then, (tries || 0) + 1);
+}
+
+['pushState', 'replaceState'].forEach(function (name) {
+  var original = history[name];
+  history[name] = function () {
+    var result = original.apply(this, arguments);
+    if (method) pageview();
+    return result;
+  };
+});
+w.addEventListener('popstate', function () { if (method) pageview(); });
+d.addEventListener('visibilitychange', function () { active() ? resume() : flush(); });
+w.addEventListener('pagehide', flush);
+w.addEventListener('blur', pause);
+w.addEventListener('focus', resume);
+
+function privacy(endpoint, options, query) {
+  var url = new URL(api + 'privacy/' + endpoint);
+  if (query) url.searchParams.set('format', query);
+  if (crossSite && kept()) url.searchParams.set('state', kept());
+  return fetch(url, Object.assign({credentials: 'include'}, options))
+    .then(function (r) { return r.ok ? r : Promise.reject(r); });
+}
+
+w.audience = {
+  consent: function (on) { grant(!!on, 'manual'); },
+  track: function () {
+    if (method) {
+      flush();
+      path = '';
+      pageview();
+    }
+  },
+  privacy: {
+    get: function () { return privacy('me').then(function (r) { return r.json(); }); },
+    export: function (format) {
+      return privacy('me/export', {}, format === 'csv' ? 'csv' : 'json')
+        .then(function (r) { return r.blob(); });
+    },
+    erase: function () {
+      return privacy('me/erase', {method: 'POST'}).then(function (r) { return r.json(); });
+    },
+  },
+};

@@ -1,0 +1,75 @@
+"""The collector's views besides the hot endpoint: health, metrics, the snippet, opting out."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from collector import http, snippet
+from collector.beacon import MAX_BODY_BYTES
+
+SNIPPET_CACHE = "public, max-age=604800, stale-while-revalidate=86400"
+SNIPPETS = snippet.file_names()
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    checks = request.app.state.readiness()
+    status = 200 if all(checks.values()) else 503
+    return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+
+async def metrics(request: Request) -> Response:
+    text = request.app.state.runtime.metrics.render()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+async def script(request: Request) -> Response:
+    """A snippet file, with its ETag, a week of caching, and brotli or gzip when accepted."""
+    name = request.path_params["name"]
+    if name not in SNIPPETS:
+        return JSONResponse({"error": f"no such script: {name}"}, status_code=404)
+    asset = snippet.asset(SNIPPETS[name])
+    headers = {
+        "etag": asset.etag,
+        "cache-control": SNIPPET_CACHE,
+        "vary": "Accept-Encoding",
+        "access-control-allow-origin": "*",
+        "x-content-type-options": "nosniff",
+    }
+    if asset.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    accepted = request.headers.get("accept-encoding", "")
+    body = asset.body
+    if "br" in accepted:
+        body, headers["content-encoding"] = asset.brotli, "br"
+    elif "gzip" in accepted:
+        body, headers["content-encoding"] = asset.gzip, "gzip"
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+async def optout(request: Request) -> Response:
+    """Withdrawal: the visitor cookie is expired at once (the snippet forgets its own state)."""
+    origin = request.headers.get("origin")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return JSONResponse({"error": "body too large"}, status_code=413)
+    try:
+        data = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        return JSONResponse({"error": "body is not valid JSON", "field": "body"}, status_code=400)
+    domain = data.get("site") if isinstance(data, dict) else None
+    site = request.app.state.runtime.sites.get(domain) if isinstance(domain, str) else None
+    if origin is not None and (site is None or not site.allows_origin(origin)):
+        return JSONResponse({"error": "origin not allowed for this site"}, status_code=403)
+    response = JSONResponse({"status": "opted out"})
+    for cookie in http.expired_cookies():
+        response.headers.append("set-cookie", cookie)
+    for name, value in http.cors_headers(origin):
+        response.headers.append(name.decode(), value.decode())
+    response.headers["cache-control"] = "no-store"
+    return response

@@ -1,0 +1,48 @@
+"""Each consent adapter against a CMP that follows that CMP's published API (tarteaucitron.js as
+the real library): nothing before consent, a pageview with the CMP's marker after it, and an
+opt-out as the last request after withdrawal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import TARTEAUCITRON, Browser
+from tests.browser.test_snippet import pageviews
+
+MARKERS = {
+    "manual": "manual",
+    "tcf": "tcf",
+    "gcm": "gcm",
+    "tarteaucitron": "cmp:tarteaucitron",
+    "axeptio": "cmp:axeptio",
+    "didomi": "cmp:didomi",
+    "cookiebot": "cmp:cookiebot",
+    "onetrust": "cmp:onetrust",
+    "klaro": "cmp:klaro",
+}
+
+
+@pytest.mark.parametrize("cmp", list(MARKERS))
+def test_adapter_follows_its_consent_manager(same_origin: Browser, cmp: str) -> None:
+    if cmp == "tarteaucitron" and not TARTEAUCITRON.exists():
+        pytest.skip("tarteaucitron.js is not installed: npm ci --prefix tests/browser")
+    script = "audience.js" if cmp == "manual" else f"audience.{cmp}.js"
+    page = same_origin.open(f"{same_origin.live.url}/page/{script}/{cmp}/index.html?ref=mail")
+    page.wait_for_timeout(700)  # CMPs and adapters have settled: the visitor has not chosen
+    assert same_origin.collector_requests() == []
+    assert same_origin.our_cookies() == []
+
+    page.evaluate("() => __cmp.set(true)")
+    [row] = pageviews(same_origin, 1)
+    assert row["path"] == f"/page/{script}/{cmp}/index.html"
+    assert row["consent"] == MARKERS[cmp]
+    assert [c["name"] for c in same_origin.our_cookies()] == ["audience"]
+
+    page.evaluate("() => __cmp.set(false)")
+    page.wait_for_timeout(300)
+    assert same_origin.collector_requests()[-1].endswith("/api/privacy/optout")
+    assert same_origin.our_cookies() == []
+    sent = len(same_origin.collector_requests())
+    page.evaluate("() => history.pushState({}, '', 'after.html')")
+    page.wait_for_timeout(300)
+    assert len(same_origin.collector_requests()) == sent
