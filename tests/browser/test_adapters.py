@@ -46,3 +46,14 @@ def test_adapter_follows_its_consent_manager(same_origin: Browser, cmp: str) -> 
     page.evaluate("() => history.pushState({}, '', 'after.html')")
     page.wait_for_timeout(300)
     assert len(same_origin.collector_requests()) == sent
+
+
+def test_tcf_publisher_consents_come_first(same_origin: Browser) -> None:
+    page = same_origin.open(f"{same_origin.live.url}/page/audience.tcf.js/tcf/index.html")
+    page.wait_for_timeout(300)
+    page.evaluate("() => __cmp.setPublisher(false, true)")  # vendors yes, publisher no
+    page.wait_for_timeout(500)
+    assert same_origin.collector_requests() == []
+    page.evaluate("() => __cmp.setPublisher(true, false)")  # publisher yes: Purposes 1 and 9
+    [row] = pageviews(same_origin, 1)
+    assert row["consent"] == "tcf"
