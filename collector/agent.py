@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import ua_parser
 from user_agents.parsers import (
@@ -59,11 +60,20 @@ def _fields(part: object | None, default_family: str) -> dict[str, str | None]:
     return {name: getattr(part, name, None) for name in names if hasattr(part, name)}
 
 
-@lru_cache(maxsize=CACHE_SIZE)
 def parse_agent(user_agent: str) -> Agent:
+    """Cached on the first 512 characters, so a huge header cannot grow the cache."""
+    return _parse_agent(user_agent[:MAX_USER_AGENT_LENGTH])
+
+
+def cache_info() -> Any:
+    return _parse_agent.cache_info()
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _parse_agent(user_agent: str) -> Agent:
     if not user_agent.strip():
         return Agent("", "", "", "other", is_bot=True)
-    parsed = _ParsedUserAgent(user_agent[:MAX_USER_AGENT_LENGTH])
+    parsed = _ParsedUserAgent(user_agent)
     lowered = user_agent.lower()
     is_bot = bool(parsed.is_bot) or any(marker in lowered for marker in BOT_MARKERS)
     return Agent(

@@ -37,11 +37,14 @@ def _is_trusted(address: str, proxies: tuple[Network, ...]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 on a dual-stack listener is 10.0.0.1
     return any(ip in network for network in proxies)
 
 
 def client_address(peer: str, headers: Headers, proxies: tuple[Network, ...]) -> str:
     """The visitor's address: the peer, or the last untrusted hop of X-Forwarded-For."""
+    peer = peer.removeprefix("::ffff:") if "." in peer else peer
     if not proxies or not _is_trusted(peer, proxies):
         return peer
     hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]

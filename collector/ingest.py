@@ -101,7 +101,9 @@ class EventEndpoint:
         secure = http.is_https(scope.get("scheme", "http"), peer, headers, self.trusted_proxies)
         cookie = http.state_cookie(token, outcome.state, secure)
         extra = [(b"set-cookie", cookie.encode())]
-        if http.is_cross_site(headers):
+        # The state goes to page scripts only where the HttpOnly cookie cannot serve: a page on
+        # another site, whose request carried no cookie of ours.
+        if http.is_cross_site(headers) and http.read_cookie(headers) is None:
             extra += [
                 (http.STATE_HEADER.encode(), token.encode()),
                 (http.STATE_EXPIRES_HEADER.encode(), str(outcome.state.expires).encode()),

@@ -6,8 +6,18 @@ so the limiter holds no IP and its keys mean nothing outside this process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import secrets
+
+
+def _network_of(client: str) -> bytes:
+    """An IPv6 visitor owns a whole /64: rotating addresses inside it is still one client."""
+    if ":" in client:
+        with contextlib.suppress(ValueError):
+            return ipaddress.ip_network(f"{client}/64", strict=False).network_address.packed
+    return client.encode()
 
 
 class RateLimiter:
@@ -25,7 +35,7 @@ class RateLimiter:
     def allow(self, client: str, now: float) -> bool:
         if not self.enabled:
             return True
-        key = hashlib.blake2b(client.encode(), key=self._key, digest_size=8).digest()
+        key = hashlib.blake2b(_network_of(client), key=self._key, digest_size=8).digest()
         tokens, last = self._buckets.get(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
         if tokens < 1.0:

@@ -240,7 +240,10 @@ class SpoolProducer:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(self.flush_interval, 0.5))
-            await loop.run_in_executor(self._io, self._seal_if_due)
+            try:
+                await loop.run_in_executor(self._io, self._seal_if_due)
+            except OSError as error:  # the next tick tries again; appends report their own errors
+                log.error("spool sealing failed: %s", error.strerror or error)
 
     async def close(self) -> None:
         """Finish in-flight appends, seal the open segment and give the directory up."""

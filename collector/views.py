@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -11,6 +13,7 @@ from collector.beacon import MAX_BODY_BYTES
 
 SNIPPET_CACHE = "public, max-age=604800, stale-while-revalidate=86400"
 SNIPPETS = snippet.file_names()
+READINESS_SECONDS = 2.0
 
 
 async def healthz(request: Request) -> Response:
@@ -18,7 +21,14 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    checks = request.app.state.readiness()
+    """Checked off the event loop, with a deadline: a slow store must not stall the beacons."""
+    loop = asyncio.get_running_loop()
+    try:
+        checks = await asyncio.wait_for(
+            loop.run_in_executor(None, request.app.state.readiness), READINESS_SECONDS
+        )
+    except TimeoutError:
+        checks = {"store": False}
     status = 200 if all(checks.values()) else 503
     return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
@@ -55,9 +65,13 @@ async def script(request: Request) -> Response:
 async def optout(request: Request) -> Response:
     """Withdrawal: the visitor cookie is expired at once (the snippet forgets its own state)."""
     origin = request.headers.get("origin")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return JSONResponse({"error": "body too large"}, status_code=413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
     try:
         data = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError:

@@ -61,10 +61,10 @@ class Writer:
         last_orphan_scan = time.monotonic()
         while True:
             stopping = self._stopping.is_set()
-            if time.monotonic() - last_orphan_scan > ORPHAN_SCAN_SECONDS or stopping:
-                self.spool.adopt_orphans()
-                last_orphan_scan = time.monotonic()
             try:
+                if time.monotonic() - last_orphan_scan > ORPHAN_SCAN_SECONDS or stopping:
+                    last_orphan_scan = time.monotonic()
+                    self.spool.adopt_orphans()
                 self.drain()
             except Exception as error:  # the writer must outlive any failure
                 self._failed(error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.agent import MAX_USER_AGENT_LENGTH, Agent, parse_agent
+from collector.agent import MAX_USER_AGENT_LENGTH, Agent, cache_info, parse_agent
 from tests.conftest import CHROME, IPHONE
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -112,13 +112,22 @@ def test_a_very_long_user_agent_is_parsed_by_its_prefix() -> None:
 
 def test_results_are_cached() -> None:
     unique = FIREFOX.replace("133.0", "133.0 cache-test")
-    before = parse_agent.cache_info()
+    before = cache_info()
     first = parse_agent(unique)
-    middle = parse_agent.cache_info()
+    middle = cache_info()
     assert middle.misses == before.misses + 1
     second = parse_agent(unique)
     third = parse_agent(unique)
-    after = parse_agent.cache_info()
+    after = cache_info()
     assert after.hits == middle.hits + 2
     assert after.misses == middle.misses
     assert first is second is third
+
+
+def test_the_cache_key_is_bounded_by_the_truncation() -> None:
+    head = (FIREFOX.replace("133.0", "133.0 huge-test") + " " + "z" * 600)[:MAX_USER_AGENT_LENGTH]
+    first = parse_agent(head + "x" * 1_000_000)
+    before = cache_info()
+    second = parse_agent(head + "y" * 2_000_000)  # differs only past the first 512 characters
+    assert cache_info().hits == before.hits + 1
+    assert first is second

@@ -59,3 +59,11 @@ def test_many_clients_stay_bounded() -> None:
         assert len(limiter._buckets) <= 10
     # the newest client is still tracked and limited after the older ones were forgotten
     assert not limiter.allow("10.0.0.49", 0.49)
+
+
+def test_an_ipv6_visitor_is_one_client_per_64() -> None:
+    limiter = RateLimiter(per_second=0.001, burst=2)
+    assert limiter.allow("2a01:e0a:1:2::1", 0.0)
+    assert limiter.allow("2a01:e0a:1:2::ffff", 0.0)  # another address of the same /64
+    assert not limiter.allow("2a01:e0a:1:2:aaaa::9", 0.0)
+    assert limiter.allow("2a01:e0a:1:3::1", 0.0)  # the next /64 is someone else

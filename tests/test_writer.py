@@ -39,7 +39,9 @@ def write_segment(root: Path, producer: str, seq: int, data: bytes, suffix: str 
     folder = root / producer
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{seq:010d}{suffix}"
-    path.write_bytes(data)
+    draft = folder / f".{seq:010d}.draft"
+    draft.write_bytes(data)
+    draft.rename(path)  # whole, as the producer's seal is: a running writer never sees it half made
     return path
 
 

@@ -71,7 +71,7 @@ function grant(on, how) {
   if (on && !method && !gpc) {
     method = how;
     pageview();
-  } else if (!on && method) {
+  } else if (!on && (method || kept())) {
     // Stop at once: the engaged time not yet sent is dropped, and the opt-out is the last request
     // (a beacon answered after it would set the cookie again).
     post('privacy/optout', {site: site, state: kept() || undefined});
@@ -101,11 +101,11 @@ w.addEventListener('pagehide', flush);
 w.addEventListener('blur', pause);
 w.addEventListener('focus', resume);
 
-function privacy(endpoint, options, query) {
-  var url = new URL(api + 'privacy/' + endpoint);
-  if (query) url.searchParams.set('format', query);
-  if (crossSite && kept()) url.searchParams.set('state', kept());
-  return fetch(url, Object.assign({credentials: 'include'}, options))
+function privacy(endpoint, options, format) {
+  var url = api + 'privacy/' + endpoint + (format ? '?format=' + format : '');
+  // The kept state goes in a header, never in a URL that access logs would keep.
+  var headers = crossSite && kept() ? {'audience-state': kept()} : {};
+  return fetch(url, Object.assign({credentials: 'include', headers: headers}, options))
     .then(function (r) { return r.ok ? r : Promise.reject(r); });
 }
 

@@ -57,3 +57,31 @@ def test_tcf_publisher_consents_come_first(same_origin: Browser) -> None:
     page.evaluate("() => __cmp.setPublisher(true, false)")  # publisher yes: Purposes 1 and 9
     [row] = pageviews(same_origin, 1)
     assert row["consent"] == "tcf"
+
+
+def test_gcm_regional_default_grants_nothing_until_the_visitor_chooses(
+    same_origin: Browser,
+) -> None:
+    page = same_origin.open(f"{same_origin.live.url}/page/audience.gcm.js/gcm/index.html")
+    page.evaluate(
+        """() => {
+        gtag('consent', 'default', {analytics_storage: 'denied', region: ['FR', 'BE']});
+        gtag('consent', 'default', {analytics_storage: 'granted'});
+    }"""
+    )
+    page.wait_for_timeout(500)
+    assert same_origin.collector_requests() == []
+    page.evaluate("() => __cmp.set(true)")
+    [row] = pageviews(same_origin, 1)
+    assert row["consent"] == "gcm"
+
+
+def test_klaro_waits_for_a_saved_choice(same_origin: Browser) -> None:
+    page = same_origin.open(f"{same_origin.live.url}/page/audience.klaro.js/klaro/index.html")
+    page.wait_for_timeout(300)
+    page.evaluate("() => __cmp.toggle(true)")
+    page.wait_for_timeout(500)
+    assert same_origin.collector_requests() == []
+    page.evaluate("() => __cmp.set(true)")
+    [row] = pageviews(same_origin, 1)
+    assert row["consent"] == "cmp:klaro"

@@ -81,7 +81,7 @@ def test_cookie_is_httponly_lax_and_its_expiry_never_moves(same_origin: Browser)
     assert cookie["name"] == "audience"
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Lax"
-    assert add_months(created - 5, 13) <= cookie["expires"] < add_months(created + 2, 13)
+    assert add_months(created - 5, 13) <= cookie["expires"] < add_months(created + 3, 13)
 
     time.sleep(1.1)
     later = same_origin.open(f"{live.url}{PAGE}/later.html")
@@ -145,7 +145,7 @@ def test_collector_on_another_site_keeps_the_state_in_a_first_party_cookie(
     page.wait_for_timeout(300)
     [kept] = [c for c in browser.context.cookies() if c["name"] == "audience_state"]
     assert kept["domain"] == "localhost"  # first-party: the page's own site
-    assert add_months(created - 5, 13) <= kept["expires"] < add_months(created + 2, 13)
+    assert add_months(created - 5, 13) <= kept["expires"] < add_months(created + 3, 13)
     assert not [c for c in browser.context.cookies() if c["domain"] == "127.0.0.1"]
 
     page.evaluate("() => history.pushState({}, '', '/page/audience.js/manual/second.html')")
