@@ -87,6 +87,10 @@ def test_cookie_is_httponly_lax_and_its_expiry_never_moves(same_origin: Browser)
     later = same_origin.open(f"{live.url}{PAGE}/later.html")
     later.evaluate("() => __cmp.set(true)")
     rows = pageviews(same_origin, 2)
+    for _ in range(100):  # the response events reach the test a little after the rows
+        if len(same_origin.set_cookies) >= 2:
+            break
+        later.wait_for_timeout(50)
     [again] = same_origin.our_cookies()
     # The server sends the very same Expires; the browser shifts it by the rounding of the
     # Date header, by less than a second.
