@@ -91,19 +91,23 @@ class EventEndpoint:
             await _answer(send, 503, {"error": f"cannot accept events now: {error}"}, cors + retry)
             return
         self.metrics.accepted += 1
-        state = self._state_headers(outcome, scope, peer, headers)
+        state = self._state_headers(outcome, scope, peer, headers, incoming.cookie_state)
         await _answer(send, 202, {"status": "accepted"}, cors + state)
 
     def _state_headers(
-        self, outcome: Accepted, scope: Scope, peer: str, headers: http.Headers
+        self,
+        outcome: Accepted,
+        scope: Scope,
+        peer: str,
+        headers: http.Headers,
+        cookie: str | None,
     ) -> list[tuple[bytes, bytes]]:
         token = self.pipeline.signer.sign(outcome.state)
         secure = http.is_https(scope.get("scheme", "http"), peer, headers, self.trusted_proxies)
-        cookie = http.state_cookie(token, outcome.state, secure)
-        extra = [(b"set-cookie", cookie.encode())]
+        extra = [(b"set-cookie", http.state_cookie(token, outcome.state, secure).encode())]
         # The state goes to page scripts only where the HttpOnly cookie cannot serve: a page on
         # another site, whose request carried no cookie of ours.
-        if http.is_cross_site(headers) and http.read_cookie(headers) is None:
+        if cookie is None and http.is_cross_site(headers):
             extra += [
                 (http.STATE_HEADER.encode(), token.encode()),
                 (http.STATE_EXPIRES_HEADER.encode(), str(outcome.state.expires).encode()),

@@ -14,7 +14,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,29 +88,29 @@ class Store:
         with self._lock:
             self._client.close()
 
-    def _command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+    @contextmanager
+    def _driver(self) -> Iterator[Client]:
+        """The client, under the lock, with the driver's errors turned into StoreError."""
         with self._lock:
             try:
-                return self._client.command(sql, parameters=parameters)
+                yield self._client
             except ClickHouseError as error:
                 raise StoreError(str(error)) from error
 
+    def _command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._driver() as client:
+            return client.command(sql, parameters=parameters)
+
     def _rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
-        with self._lock:
-            try:
-                return self._client.query(sql, parameters=parameters).result_rows
-            except ClickHouseError as error:
-                raise StoreError(str(error)) from error
+        with self._driver() as client:
+            return client.query(sql, parameters=parameters).result_rows
 
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Rows as dicts: for operators' checks and tests (the dashboards have their own reader)."""
-        with self._lock:
-            try:
-                result = self._client.query(sql, parameters=parameters)
-            except ClickHouseError as error:
-                raise StoreError(str(error)) from error
+        with self._driver() as client:
+            result = client.query(sql, parameters=parameters)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
     def ping(self) -> bool:
@@ -153,16 +154,13 @@ class Store:
 
     def insert_events(self, rows: Sequence[Sequence[Any]], token: str) -> None:
         """Insert one batch; replaying the same token is a no-op, so at-least-once is exact."""
-        with self._lock:
-            try:
-                self._client.insert(
-                    EVENTS_TABLE,
-                    rows,
-                    column_names=list(COLUMNS),
-                    settings={"insert_deduplication_token": token},
-                )
-            except ClickHouseError as error:
-                raise StoreError(str(error)) from error
+        with self._driver() as client:
+            client.insert(
+                EVENTS_TABLE,
+                rows,
+                column_names=list(COLUMNS),
+                settings={"insert_deduplication_token": token},
+            )
 
     def sites(self) -> dict[str, Site]:
         rows = self._rows(
