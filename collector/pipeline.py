@@ -20,7 +20,7 @@ from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
 from collector.rows import Row
 from collector.sites import Site, SiteRegistry
-from collector.visitor import StateSigner, VisitorState, advance
+from collector.visitor import StateSigner, VisitorState, VisitStep, page_hash, step_visit
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class Draft:
     site: Site | None = None
     agent: Agent | None = None
     geo: Geo = field(default=UNKNOWN)
-    state: VisitorState | None = None
+    visit: VisitStep | None = None
 
 
 @dataclass
@@ -76,8 +76,8 @@ class Pipeline:
         except BeaconError as error:
             self.metrics.reject(error.status)
             raise
-        assert draft.state is not None
-        return Accepted(build_row(self, draft), draft.state)
+        assert draft.visit is not None
+        return Accepted(build_row(self, draft), draft.visit.state)
 
 
 Step = Callable[[Pipeline, Draft], Dropped | None]
@@ -125,12 +125,14 @@ def put_visit(pipeline: Pipeline, draft: Draft) -> None:
     assert draft.beacon is not None
     signer = pipeline.signer
     previous = signer.verify(draft.incoming.cookie_state) or signer.verify(draft.beacon.state)
-    draft.state = advance(previous, draft.incoming.now)
+    page = page_hash(draft.beacon.path) if draft.beacon.type == "pageview" else None
+    draft.visit = step_visit(previous, draft.incoming.now, page)
 
 
 def build_row(pipeline: Pipeline, draft: Draft) -> Row:
-    beacon, agent, state, geo = draft.beacon, draft.agent, draft.state, draft.geo
-    assert beacon is not None and agent is not None and state is not None
+    beacon, agent, visit, geo = draft.beacon, draft.agent, draft.visit, draft.geo
+    assert beacon is not None and agent is not None and visit is not None
+    state = visit.state
     assert beacon.consent is not None
     return Row(
         site=beacon.site,
@@ -142,6 +144,11 @@ def build_row(pipeline: Pipeline, draft: Draft) -> Row:
         visit_number=state.visit_number,
         days_since_last_visit=min(state.days_since_last_visit, 65_535),
         engaged_ms=beacon.engaged_ms,
+        visit_start=state.visit_start,
+        event_number=state.visit_events,
+        since_previous=visit.since_previous,
+        pageview_number=visit.pageview_number,
+        previous_page=visit.previous_page,
         city=geo.city,
         country=geo.country,
         operator=geo.operator,

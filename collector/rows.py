@@ -22,6 +22,11 @@ class Row:
     visit_number: int
     days_since_last_visit: int
     engaged_ms: int
+    visit_start: int  # seconds since the epoch, UTC: the time of the visit's first event
+    event_number: int  # 1 = the visit's first event
+    since_previous: int  # seconds since the visit's previous event
+    pageview_number: int  # 1 = the visit's entry pageview; 0 for engagement events
+    previous_page: int  # halfMD5 of the visit's previous pageview path, 0 when none
     city: str
     country: str
     operator: str

@@ -1,9 +1,11 @@
 """The signed visitor state (DESIGN section 6): read, advance the visit, re-sign, never extend.
 
-The state holds a random 128-bit visitor id, its creation time and the current visit (start, last
-activity, ordinal, previous visit start). It is signed with a key derived from the server secret, so
-it cannot be forged, and expires at creation + 13 months whatever happens later. ClickHouse only
-ever sees keyed hashes of the ids, computed here.
+The state holds a random 128-bit visitor id, its creation time and the current visit (start,
+last activity, ordinal, previous visit start, how many events and pageviews it has had, and a
+hash of its last page): each stored event can then say what it adds to its visit (``VisitStep``),
+so visit metrics are plain sums in ClickHouse. The state is signed with a key derived from the
+server secret, so it cannot be forged, and expires at creation + 13 months whatever happens
+later. ClickHouse only ever sees keyed hashes of the ids, computed here.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from datetime import UTC, datetime
 COOKIE_LIFETIME_MONTHS = 13
 VISIT_TIMEOUT_SECONDS = 30 * 60
 SECONDS_PER_DAY = 86_400
-STATE_VERSION = 1
-_LAYOUT = struct.Struct(">B16sQQQIQ")  # version, id, created, visit start, last seen, number, prev
+STATE_VERSION = 2
+# version, id, created, visit start, last seen, number, previous start, events, pageviews, last page
+_LAYOUT = struct.Struct(">B16sQQQIQHHQ")
+_COUNTER_MAX = 65_535
 _MAC_BYTES = 16
 MAX_STATE_LENGTH = 128
 
@@ -35,6 +39,9 @@ class VisitorState:
     last_seen: int
     visit_number: int
     previous_visit_start: int
+    visit_events: int = 1
+    visit_pageviews: int = 0
+    last_page: int = 0  # page_hash of the visit's last pageview, 0 before its first
 
     @property
     def expires(self) -> int:
@@ -56,6 +63,21 @@ def add_months(timestamp: int, months: int) -> int:
     return int(moment.replace(year=year, month=month, day=day).timestamp())
 
 
+@dataclass(frozen=True, slots=True)
+class VisitStep:
+    """One event's place in its visit: what the event row stores besides the state's fields."""
+
+    state: VisitorState
+    since_previous: int  # seconds since the visit's previous event; 0 for its first event
+    pageview_number: int  # ordinal of this pageview in the visit; 0 for other events
+    previous_page: int  # page_hash of the visit's previous pageview; 0 when there is none
+
+
+def page_hash(path: str) -> int:
+    """ClickHouse's ``halfMD5(path)``: the first 8 bytes of the MD5, big-endian."""
+    return int.from_bytes(hashlib.md5(path.encode(), usedforsecurity=False).digest()[:8], "big")
+
+
 def new_visitor(now: int) -> VisitorState:
     return VisitorState(
         visitor_id=secrets.token_bytes(16),
@@ -69,17 +91,42 @@ def new_visitor(now: int) -> VisitorState:
 
 def advance(state: VisitorState | None, now: int) -> VisitorState:
     """The state after an event at ``now``: same visit, a new visit, or a new visitor."""
+    return step_visit(state, now, page=None).state
+
+
+def step_visit(state: VisitorState | None, now: int, page: int | None) -> VisitStep:
+    """Advance the state for an event at ``now``; ``page`` is the page_hash of a pageview."""
     if state is None or now >= state.expires:
-        return new_visitor(now)
+        return _first_event(new_visitor(now), page)
     if now - state.last_seen > VISIT_TIMEOUT_SECONDS:
-        return replace(
+        renewed = replace(
             state,
             visit_start=now,
             last_seen=now,
             visit_number=state.visit_number + 1,
             previous_visit_start=state.visit_start,
+            visit_events=1,
+            visit_pageviews=0,
+            last_page=0,
         )
-    return replace(state, last_seen=max(state.last_seen, now))
+        return _first_event(renewed, page)
+    moved = replace(
+        state,
+        last_seen=max(state.last_seen, now),
+        visit_events=min(state.visit_events + 1, _COUNTER_MAX),
+    )
+    since_previous = max(0, now - state.last_seen)
+    if page is None:
+        return VisitStep(moved, since_previous, 0, 0)
+    pageviews = min(state.visit_pageviews + 1, _COUNTER_MAX)
+    moved = replace(moved, visit_pageviews=pageviews, last_page=page)
+    return VisitStep(moved, since_previous, pageviews, state.last_page)
+
+
+def _first_event(state: VisitorState, page: int | None) -> VisitStep:
+    if page is None:
+        return VisitStep(state, 0, 0, 0)
+    return VisitStep(replace(state, visit_pageviews=1, last_page=page), 0, 1, 0)
 
 
 class StateSigner:
@@ -98,6 +145,9 @@ class StateSigner:
             state.last_seen,
             state.visit_number,
             state.previous_visit_start,
+            state.visit_events,
+            state.visit_pageviews,
+            state.last_page,
         )
         mac = hmac.digest(self._sign_key, payload, "sha256")[:_MAC_BYTES]
         return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
@@ -116,10 +166,14 @@ class StateSigner:
         expected = hmac.digest(self._sign_key, payload, "sha256")[:_MAC_BYTES]
         if not hmac.compare_digest(mac, expected):
             return None
-        version, visitor_id, created, start, last, number, previous = _LAYOUT.unpack(payload)
-        if version != STATE_VERSION or number < 1:
+        version, visitor_id, created, start, last, number, previous, events, pageviews, page = (
+            _LAYOUT.unpack(payload)
+        )
+        if version != STATE_VERSION or number < 1 or events < 1:
             return None
-        return VisitorState(visitor_id, created, start, last, number, previous)
+        return VisitorState(
+            visitor_id, created, start, last, number, previous, events, pageviews, page
+        )
 
     def visitor_hash(self, state: VisitorState) -> int:
         return self._hash(state.visitor_id)

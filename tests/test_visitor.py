@@ -17,6 +17,8 @@ from collector.visitor import (
     VisitorState,
     add_months,
     advance,
+    page_hash,
+    step_visit,
     new_visitor,
 )
 
@@ -308,3 +310,38 @@ def test_state_is_immutable() -> None:
     state: VisitorState = new_visitor(START)
     with pytest.raises(AttributeError):
         state.visit_number = 5  # type: ignore[misc]
+
+
+def test_visit_steps_make_visit_metrics_sums() -> None:
+    home, pricing = page_hash("/"), page_hash("/pricing")
+    first = step_visit(None, START, home)
+    engaged = step_visit(first.state, START + 40, None)
+    second = step_visit(engaged.state, START + 45, pricing)
+    assert (first.since_previous, first.pageview_number, first.previous_page) == (0, 1, 0)
+    assert (engaged.since_previous, engaged.pageview_number, engaged.previous_page) == (40, 0, 0)
+    assert (second.since_previous, second.pageview_number, second.previous_page) == (5, 2, home)
+    assert second.state.visit_events == 3 and second.state.last_page == pricing
+    steps = [first, engaged, second]
+    assert sum(step.since_previous for step in steps) == 45  # last event - first event
+
+
+def test_a_new_visit_starts_its_counts_again() -> None:
+    first = step_visit(None, START, page_hash("/"))
+    later = step_visit(first.state, START + HOUR, None)
+    assert later.state.visit_number == 2
+    assert (later.state.visit_events, later.state.visit_pageviews, later.state.last_page) == (
+        1,
+        0,
+        0,
+    )
+    assert (later.since_previous, later.pageview_number) == (0, 0)
+
+
+def test_page_hash_is_clickhouse_half_md5() -> None:
+    assert page_hash("/pricing") == 1675868231228580611  # SELECT halfMD5('/pricing')
+
+
+def test_visit_counts_survive_signing() -> None:
+    signer = StateSigner(b"k" * 32)
+    state = step_visit(new_visitor(START), START + 5, page_hash("/a")).state
+    assert signer.verify(signer.sign(state)) == state

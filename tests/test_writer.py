@@ -28,9 +28,10 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 def encoded(path: str) -> bytes:
+    now = int(time.time())
     row = Row(
-        "example.com", int(time.time()), "pageview", path, 7, 8, 1, 0, 0, "Lyon", "FR", "Orange",
-        "Chrome", "131", "Windows", "desktop", "manual",
+        "example.com", now, "pageview", path, 7, 8, 1, 0, 0, now, 1, 0, 1, 0, "Lyon", "FR",
+        "Orange", "Chrome", "131", "Windows", "desktop", "manual",
     )  # fmt: skip
     return encode_row(row)
 
