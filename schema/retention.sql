@@ -2,3 +2,7 @@
 -- Rows expire with their whole month, so no row outlives the limit and parts drop whole.
 ALTER TABLE audience.events
     MODIFY TTL toStartOfMonth(ts) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.traffic_hourly
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.visits_hourly
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;

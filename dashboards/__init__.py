@@ -1,0 +1,1 @@
+"""The dashboards: visitor statistics for the marketing team, behind a login."""

@@ -1,0 +1,16 @@
+-- The visits kept by the filters: those with at least one event matching every filter.
+-- Included where a query says /* chosen visits */; with no filter it keeps every visit.
+({filtered:UInt8} = 0 OR visit IN (
+    SELECT visit FROM audience.events
+    WHERE site = {site:String}
+      AND ts >= {wide_start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
+      AND {filtered:UInt8} = 1
+      AND ({page:String} = '' OR path = {page:String})
+      AND ({city:String} = '' OR city = {city:String})
+      AND ({country:String} = '' OR country = {country:String})
+      AND ({operator:String} = '' OR operator = {operator:String})
+      AND ({browser:String} = '' OR browser = {browser:String})
+      AND ({browser_version:String} = '' OR browser_release = {browser_version:String})
+      AND ({os:String} = '' OR os = {os:String})
+      AND ({device:String} = '' OR device = {device:String})
+))

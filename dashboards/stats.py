@@ -1,0 +1,230 @@
+"""The stats layer: the only code that reads statistics, through the SQL files in ``queries/``.
+
+Every number follows DESIGN section 5. Queries without filters on whole UTC hours read the
+hourly rollups; the others read ``audience.events``. Both give the same numbers (tests check
+it), except that the rollups count visitors with a sketch that is exact only for small counts.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from collector.store import Store
+from dashboards.periods import FILTERS, Period, StatsQuery
+
+OTHER = "Other"
+UNKNOWN = "(unknown)"
+REALTIME_MINUTES = 5
+_INCLUDE = "/* chosen visits */"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    title: str
+    source: str  # traffic | visit | pages | frequency
+    column: str  # the alias column of audience.events, or the rollup's dimension
+    columns: tuple[str, ...]
+    filter: str | None  # the filter a row of this breakdown sets
+    order: tuple[str, ...] = ()  # bucket order; empty: by visitors
+
+
+_TRAFFIC = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
+_VISIT_BUCKETS = ("1", "2", "3", "4-7", "8-14", "15+")
+DIMENSIONS = {
+    d.name: d
+    for d in (
+        Dimension("page", "Pages", "traffic", "path", ("visitors", "pageviews"), "page"),
+        Dimension("entry_page", "Entry pages", "pages", "entry_page",
+                  ("visitors", "entries", "bounce_rate"), "page"),
+        Dimension("exit_page", "Exit pages", "pages", "exit_page", ("exits",), "page"),
+        Dimension("city", "Cities", "traffic", "city", _TRAFFIC, "city"),
+        Dimension("country", "Countries", "traffic", "country", _TRAFFIC, "country"),
+        Dimension("operator", "Operators", "traffic", "operator", _TRAFFIC, "operator"),
+        Dimension("browser", "Browsers", "traffic", "browser", _TRAFFIC, "browser"),
+        Dimension("browser_version", "Browser versions", "traffic", "browser_release",
+                  _TRAFFIC, "browser_version"),
+        Dimension("os", "Operating systems", "traffic", "os", _TRAFFIC, "os"),
+        Dimension("device", "Devices", "traffic", "device", _TRAFFIC, "device"),
+        Dimension("visitor_type", "New and returning", "traffic", "visitor_type",
+                  ("visitors", "visits", "pageviews"), None, ("new", "returning")),
+        Dimension("visit_number", "Visit number", "visit", "visit_bucket",
+                  ("visitors", "visits", "bounce_rate", "visit_duration"), None, _VISIT_BUCKETS),
+        Dimension("days_since_last_visit", "Days since last visit", "visit", "days_bucket",
+                  ("visitors", "visits", "bounce_rate", "visit_duration"), None,
+                  ("first visit", "same day", "1 day", "2-7 days", "8-30 days", "31-90 days",
+                   "over 90 days")),
+        Dimension("frequency", "Visits per visitor", "frequency", "frequency",
+                  ("visitors", "visits"), None, _VISIT_BUCKETS),
+    )
+}  # fmt: skip
+ROLLUP_DIMENSION = {"path": "page", "browser_release": "browser_version"}
+
+
+@cache
+def query_text(name: str) -> str:
+    """A query file, with the chosen-visits condition put where it says so."""
+    folder = importlib.resources.files("dashboards").joinpath("queries")
+    sql = folder.joinpath(f"{name}.sql").read_text()
+    if _INCLUDE in sql:
+        condition = "\n".join(
+            line
+            for line in folder.joinpath("chosen_visits.sql").read_text().splitlines()
+            if not line.startswith("--")
+        )
+        sql = sql.replace(_INCLUDE, condition)
+    return sql
+
+
+def kpis(totals: dict[str, Any]) -> dict[str, int | float]:
+    """The KPI cards from the summed columns."""
+    visitors, visits = int(totals.get("visitors") or 0), int(totals.get("visits") or 0)
+    pageviews = int(totals.get("pageviews") or 0)
+    return {
+        "visitors": visitors,
+        "visits": visits,
+        "pageviews": pageviews,
+        "pages_per_visit": _ratio(pageviews, visits),
+        "bounce_rate": _ratio(int(totals.get("bounces") or 0), visits),
+        "visit_duration": _ratio(int(totals.get("duration") or 0), visits),
+        "returning_share": _ratio(int(totals.get("returning") or 0), visitors),
+    }
+
+
+def change(current: dict[str, int | float], previous: dict[str, int | float]) -> dict[str, Any]:
+    """Relative change of each KPI (0.12 = +12 %), None when the previous value is zero."""
+    return {
+        name: (round((value - previous[name]) / previous[name], 4) if previous[name] else None)
+        for name, value in current.items()
+    }
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return round(numerator / denominator, 4) if denominator else 0.0
+
+
+class Stats:
+    def __init__(self, store: Store, min_cell: int, rollups: bool = True) -> None:
+        self.store = store
+        self.min_cell = min_cell
+        self.rollups = rollups
+
+    def _parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
+        period = period or query.period
+        parameters: dict[str, Any] = {
+            "site": query.site,
+            "start": _naive(period.start),
+            "end": _naive(period.end),
+            "wide_start": _naive(period.start - 2 * _VISIT_MARGIN),
+            "wide_end": _naive(period.end + _VISIT_MARGIN),
+            "filtered": int(bool(query.filters)),
+            "min_cell": self.min_cell,
+            "tz": period.timezone,
+            "interval": query.interval,
+        }
+        for name in FILTERS:
+            parameters[name] = query.filters.get(name, "")
+        return parameters
+
+    def _from_rollups(self, query: StatsQuery, period: Period) -> bool:
+        return self.rollups and not query.filters and period.on_whole_utc_hours()
+
+    def totals(self, query: StatsQuery, period: Period | None = None) -> dict[str, int | float]:
+        period = period or query.period
+        name = "summary_rollup" if self._from_rollups(query, period) else "summary_events"
+        rows = self.store.read(query_text(name), self._parameters(query, period))
+        return kpis(rows[0] if rows else {})
+
+    def summary(self, query: StatsQuery) -> dict[str, Any]:
+        current = self.totals(query)
+        previous_period = query.period.previous()
+        previous = self.totals(query, previous_period)
+        return {
+            "current": current,
+            "previous": previous,
+            "change": change(current, previous),
+            "previous_period": _span(previous_period),
+        }
+
+    def timeseries(self, query: StatsQuery, period: Period | None = None) -> list[dict[str, Any]]:
+        period = period or query.period
+        name = "timeseries_rollup" if self._from_rollups(query, period) else "timeseries_events"
+        found = {
+            row["bucket"]: row
+            for row in self.store.read(query_text(name), self._parameters(query, period))
+        }
+        return [
+            {"bucket": bucket, **kpis(found.get(bucket, {}))}
+            for bucket in period.buckets(query.interval)
+        ]
+
+    def breakdown(
+        self, query: StatsQuery, dimension: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        spec = DIMENSIONS[dimension]
+        parameters = self._parameters(query)
+        rollups = self._from_rollups(query, query.period)
+        if spec.source == "frequency":
+            sql = query_text("frequency")
+        elif spec.source == "pages":
+            sql = query_text("breakdown_rollup" if rollups else "pages_events")
+            parameters["dimension"] = spec.column
+            parameters["visit_dimension"] = 1
+            parameters["fold_on_visits"] = int(dimension == "exit_page")
+        else:
+            sql = query_text("breakdown_rollup" if rollups else "breakdown_events")
+            rollup_name = ROLLUP_DIMENSION.get(spec.column, dimension)
+            parameters["dimension"] = rollup_name if rollups else spec.column
+            parameters["visit_dimension"] = int(spec.source == "visit")
+            parameters["fold_on_visits"] = 0
+        rows = [self._row(spec, found) for found in self.store.read(sql, parameters)]
+        rows = [row for row in rows if row["visitors"] or row["visits"]]
+        return _ordered(spec, rows)[:limit]
+
+    def _row(self, spec: Dimension, found: dict[str, Any]) -> dict[str, Any]:
+        other = bool(found["other"])
+        value = "" if other else str(found["value"])
+        row: dict[str, Any] = {
+            "value": value,
+            "label": OTHER if other else (value or UNKNOWN),
+            "other": other,
+            **kpis(found),
+        }
+        if spec.name == "entry_page":
+            row["entries"] = row["visits"]
+        if spec.name == "exit_page":  # the rollups know exits, not who exited
+            row["exits"] = row["visits"]
+            row["visitors"] = None
+        if spec.name == "city":
+            row["country"] = found.get("country") or ""
+        return row
+
+    def realtime(self, site: str, now: datetime | None = None) -> dict[str, int]:
+        since = (now or datetime.now(UTC)) - timedelta(minutes=REALTIME_MINUTES)
+        rows = self.store.read(query_text("realtime"), {"site": site, "since": _naive(since)})
+        return {"visitors": int(rows[0]["visitors"]) if rows else 0, "minutes": REALTIME_MINUTES}
+
+
+_VISIT_MARGIN = timedelta(days=1)
+
+
+def _ordered(spec: Dimension, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if spec.order:
+        rank = {bucket: index for index, bucket in enumerate(spec.order)}
+        return sorted(rows, key=lambda row: (row["other"], rank.get(row["value"], len(rank))))
+    return sorted(
+        rows, key=lambda row: (row["other"], -(row["visitors"] or 0), -row["visits"], row["value"])
+    )
+
+
+def _naive(moment: datetime) -> datetime:
+    """A UTC instant as the driver binds DateTime('UTC') parameters."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _span(period: Period) -> dict[str, str]:
+    return {"from": period.first.isoformat(), "to": period.last.isoformat()}
