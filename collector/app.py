@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from starlette.applications import Starlette
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from collector import views
 from collector.geo import GeoLocator
@@ -29,6 +29,7 @@ from collector.spool import SpoolConsumer, SpoolProducer
 from collector.store import Store, StoreError
 from collector.visitor import StateSigner
 from collector.writer import Writer
+from dashboards.app import create_dashboards
 
 log = logging.getLogger("audience.app")
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
             Route("/metrics", views.metrics),
             Route("/js/{name}", views.script),
             Route("/api/privacy/optout", views.optout, methods=["POST"]),
+            Mount("", app=create_dashboards(settings, runtime)),
         ],
         lifespan=lifespan,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +19,14 @@ from collector.sites import (
     normalize_domain,
 )
 from collector.store import Store, StoreError
+from dashboards.accounts import (
+    ROLES,
+    AccountError,
+    Accounts,
+    check_access,
+    check_new_password,
+    normalize_email,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +65,35 @@ def build_parser() -> argparse.ArgumentParser:
     site_commands.add_parser("list", help="list the registered sites")
     remove = site_commands.add_parser("remove", help="unregister a site (its data stays)")
     remove.add_argument("domain")
+
+    users = commands.add_parser("users", help="manage the dashboards' users")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    add_user = user_commands.add_parser(
+        "add", help="add a user (or replace its password and access)"
+    )
+    add_user.add_argument("email")
+    add_user.add_argument("--role", choices=ROLES, required=True)
+    add_user.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        help="a site a viewer may see (repeatable); admins see every site",
+    )
+    add_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from the standard input"
+    )
+    user_commands.add_parser("list", help="list the users")
+    remove_user = user_commands.add_parser("remove", help="remove a user, its sessions and keys")
+    remove_user.add_argument("email")
+
+    keys = commands.add_parser("keys", help="manage the API keys of the stats API")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create_key = key_commands.add_parser("create", help="create a key acting for a user")
+    create_key.add_argument("--user", required=True, metavar="EMAIL")
+    create_key.add_argument("--name", default="", help="what the key is for")
+    key_commands.add_parser("list", help="list the keys")
+    revoke_key = key_commands.add_parser("revoke", help="revoke a key")
+    revoke_key.add_argument("id")
     return parser
 
 
@@ -65,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_environ()
         logs.configure(settings.log_level)
         return _run(arguments, settings)
-    except (SettingsError, GeoDatabaseError, StoreError, SiteError) as error:
+    except (SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError) as error:
         print(f"audience: error: {error}", file=sys.stderr)
         return 2
 
@@ -77,6 +115,10 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
         return serve(settings, arguments.host, arguments.port, arguments.workers, arguments.demo)
     if arguments.command == "migrate":
         return _migrate(settings)
+    if arguments.command == "users":
+        return _users(arguments, settings)
+    if arguments.command == "keys":
+        return _keys(arguments, settings)
     return _sites(arguments, settings)
 
 
@@ -111,6 +153,69 @@ def _sites(arguments: argparse.Namespace, settings: Settings) -> int:
                 raise SiteError(f"no such site: {domain}")
             store.save_site(known, deleted=True)
             print(f"site {domain} removed; its events stay until their retention ends")
+    finally:
+        store.close()
+    return 0
+
+
+def _users(arguments: argparse.Namespace, settings: Settings) -> int:
+    command = arguments.users_command
+    email = "" if command == "list" else normalize_email(arguments.email)
+    if command == "add":  # everything checked before the password is asked
+        role, sites = check_access(arguments.role, arguments.site)
+        password = check_new_password(_read_password(arguments.password_stdin))
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    try:
+        accounts = Accounts(store, settings.secret_key)
+        if command == "add":
+            created = accounts.add_user(email, password, role, sites or ())
+            access = f"{role} of " + ("every site" if sites is None else ", ".join(sorted(sites)))
+            if created:
+                print(f"user {email} added: {access}")
+            else:
+                print(f"user {email} updated: {access}; its sessions are signed out")
+        elif command == "list":
+            for user in accounts.users():
+                listed = "*" if user.sites is None else " ".join(sorted(user.sites))
+                print(f"{user.email}\t{user.role}\t{listed}")
+        else:
+            accounts.remove_user(email)
+            print(f"user {email} removed; its sessions and keys are revoked")
+    finally:
+        store.close()
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of the standard input, or asked twice on the terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise AccountError("no terminal to ask for the password: use --password-stdin")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise AccountError("the two passwords differ")
+    return password
+
+
+def _keys(arguments: argparse.Namespace, settings: Settings) -> int:
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    try:
+        accounts = Accounts(store, settings.secret_key)
+        if arguments.keys_command == "create":
+            record, key = accounts.create_key(arguments.user, arguments.name)
+            print(key)
+            print(
+                f"key {record.id} created for {record.email}: it is shown only this once",
+                file=sys.stderr,
+            )
+        elif arguments.keys_command == "list":
+            for record in accounts.api_keys():
+                created = record.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+                print(f"{record.id}\t{record.email}\t{record.name}\t{created}")
+        else:
+            record = accounts.revoke_key(arguments.id)
+            print(f"key {record.id} of {record.email} revoked")
     finally:
         store.close()
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Iterable
@@ -29,10 +30,12 @@ from collector.spool import SpoolProducer
 from collector.store import Store
 from collector.traffic import PlannedEvent, VisitorModel, networks
 from collector.visitor import StateSigner
+from dashboards.accounts import Accounts
 
 log = logging.getLogger("audience.demo")
 
 DEMO_SITE = "demo.example"
+DEMO_USER = "demo@example.com"
 HISTORY_DAYS = 30
 VISITORS = 3000
 CONCURRENCY = 512
@@ -49,13 +52,20 @@ def prepare_demo(settings: Settings) -> Settings:
         os.environ["AUDIENCE_GEOIP_CITY"] = str(city)  # read again by worker processes
         os.environ["AUDIENCE_GEOIP_OPERATOR"] = str(isp)
         settings = replace(settings, geoip_city=city, geoip_operator=isp)
+    password = secrets.token_urlsafe(12)
     store = Store.open(settings.clickhouse_url, settings.retention_months)
     try:
         if DEMO_SITE not in store.sites():
             store.save_site(Site(DEMO_SITE, timezone="Europe/Paris"))
+        Accounts(store, settings.secret_key).add_user(DEMO_USER, password, "admin")
     finally:
         store.close()
     log.info("demo site %s registered", DEMO_SITE)
+    log.warning(
+        "dashboards: sign in at /login as %s with the password %s (new at each demo start)",
+        DEMO_USER,
+        password,
+    )
     return settings
 
 
@@ -93,7 +103,7 @@ class DemoTraffic:
             flush_interval=settings.flush_interval,
         )
         await spool.start()
-        player = _Player(pipeline, spool, VisitorModel(VISITORS))
+        player = Player(pipeline, spool, VisitorModel(VISITORS), DEMO_SITE)
         try:
             now = int(time.time())
             played = await player.play(player.model.plan(now - HISTORY_DAYS * 86_400, now))
@@ -110,11 +120,16 @@ class DemoTraffic:
             await spool.close()
 
 
-class _Player:
-    def __init__(self, pipeline: Pipeline, spool: SpoolProducer, model: VisitorModel) -> None:
+class Player:
+    """Plays planned events through the pipeline into the spool, keeping each visitor's state."""
+
+    def __init__(
+        self, pipeline: Pipeline, spool: SpoolProducer, model: VisitorModel, site: str
+    ) -> None:
         self.pipeline = pipeline
         self.spool = spool
         self.model = model
+        self.site = site
         self.tokens: dict[int, str] = {}
 
     async def play(self, events: Iterable[PlannedEvent]) -> int:
@@ -134,9 +149,9 @@ class _Player:
     def _incoming(self, event: PlannedEvent) -> Incoming:
         persona = self.model.personas[event.visitor]
         beacon = {
-            "site": DEMO_SITE,
+            "site": self.site,
             "type": event.type,
-            "url": f"https://{DEMO_SITE}{event.path}",
+            "url": f"https://{self.site}{event.path}",
             "consent": persona.consent,
             "engaged_ms": event.engaged_ms,
         }
@@ -144,7 +159,7 @@ class _Player:
             body=orjson.dumps(beacon),
             client_ip=persona.ip,
             user_agent=persona.user_agent,
-            origin=f"https://{DEMO_SITE}",
+            origin=f"https://{self.site}",
             cookie_state=self.tokens.get(event.visitor),
             global_privacy_control=False,
             now=event.ts,

@@ -43,6 +43,8 @@ class Settings:
     rate_limit_per_second: float = 20.0
     rate_limit_burst: int = 100
     log_level: str = "info"
+    session_idle_minutes: int = 60
+    session_hours: int = 12
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +66,8 @@ class Settings:
             rate_limit_per_second=env.number("RATE_LIMIT", 20.0, low=0.0, high=1e6),
             rate_limit_burst=env.integer("RATE_LIMIT_BURST", 100, low=1, high=10**6),
             log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+            session_idle_minutes=env.integer("SESSION_IDLE_MINUTES", 60, low=1, high=7 * 24 * 60),
+            session_hours=env.integer("SESSION_HOURS", 12, low=1, high=24 * 90),
         )
 
     @property

@@ -113,6 +113,19 @@ class Store:
             result = client.query(sql, parameters=parameters)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
+    def read(
+        self, sql: str, parameters: dict[str, Any] | None = None, timeout_seconds: int = 30
+    ) -> list[dict[str, Any]]:
+        """A read-only query (the server refuses any write in it): the dashboards' reader."""
+        settings = {"readonly": 2, "max_execution_time": timeout_seconds}
+        with self._driver() as client:
+            result = client.query(sql, parameters=parameters, settings=settings)
+        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    def execute(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
+        """One statement that changes data: accounts and sessions of the dashboards."""
+        self._command(sql, parameters)
+
     def ping(self) -> bool:
         try:
             return bool(self._rows("SELECT 1"))

@@ -68,12 +68,12 @@ class Period:
 
     def on_whole_utc_hours(self) -> bool:
         """Whether the bounds fall on whole UTC hours: the hourly rollups can answer."""
-        return all(
-            bound.astimezone(ZoneInfo(self.timezone)).utcoffset() is not None
-            and int(bound.astimezone(ZoneInfo(self.timezone)).utcoffset().total_seconds()) % 3600
-            == 0
-            for bound in (self.start, self.end)
-        )
+        zone = ZoneInfo(self.timezone)
+        for bound in (self.start, self.end):
+            offset = bound.astimezone(zone).utcoffset()
+            if offset is None or int(offset.total_seconds()) % 3600:
+                return False
+        return True
 
     def default_interval(self) -> str:
         if self.days <= 2:
@@ -88,7 +88,8 @@ class Period:
         """Every bucket label of the period, as the queries format them."""
         if interval == "hour":
             zone = ZoneInfo(self.timezone)
-            labels, moment = [], self.start
+            labels: list[str] = []
+            moment = self.start
             while moment < self.end:
                 local = moment.astimezone(zone)
                 label = local.strftime("%Y-%m-%d %H:00")

@@ -45,7 +45,7 @@ def test_events_table_has_exactly_the_row_columns(store: Store) -> None:
     store.migrate(25)
     columns = store.query_dicts(
         "SELECT name, type FROM system.columns WHERE database = 'audience' AND table = 'events'"
-        " ORDER BY position"
+        " AND default_kind != 'ALIAS' ORDER BY position"
     )
     assert tuple(column["name"] for column in columns) == COLUMNS
     types = {column["name"]: column["type"] for column in columns}

@@ -65,7 +65,7 @@ def feed(store: Store, folder: Path) -> None:
                 tokens.get(event.visitor),
                 False,
                 event.ts,
-            )  # fmt: skip
+            )
         )
         if isinstance(outcome, Accepted):
             tokens[event.visitor] = pipeline.signer.sign(outcome.state)

@@ -17,9 +17,9 @@ from collector.visitor import (
     VisitorState,
     add_months,
     advance,
+    new_visitor,
     page_hash,
     step_visit,
-    new_visitor,
 )
 
 SECRET = b"test-secret-key-that-is-long-enough-0123456789"

@@ -1,0 +1,123 @@
+"""The JSON stats API (DESIGN section 4) and the CSV exports of the dashboard's tables.
+
+Every call answers for one site the principal may see, with the same parameters: a period
+(``period=…`` or ``from``/``to``), filters and, for the series, an interval. A wrong parameter
+gets a 400 naming it; an unknown dimension or site a 404.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dashboards import auth
+from dashboards.context import dashboards_of
+from dashboards.periods import QueryError, StatsQuery, parse_query
+from dashboards.stats import DIMENSIONS, Stats
+
+
+async def stats_query(request: Request) -> tuple[Stats, StatsQuery]:
+    """The stats and the parsed query of a request, once the principal may see the site."""
+    site = request.path_params["site"]
+    await auth.require(request, site)
+    context = dashboards_of(request)
+    registered = context.backend.sites.get(site)
+    if registered is None:
+        raise HTTPException(404, f"unknown site: {site!r} is not registered")
+    try:
+        query = parse_query(registered.domain, request.query_params, registered.timezone)
+    except QueryError as error:
+        raise HTTPException(400, str(error)) from None
+    return context.stats(), query
+
+
+def dimension_of(request: Request) -> str:
+    dimension: str = request.path_params["dimension"]
+    if dimension not in DIMENSIONS:
+        raise HTTPException(404, f"unknown dimension: expected one of {', '.join(DIMENSIONS)}")
+    return dimension
+
+
+def describe(query: StatsQuery) -> dict[str, Any]:
+    return {
+        "site": query.site,
+        "timezone": query.period.timezone,
+        "period": {
+            "name": query.period.name,
+            "label": query.period.label,
+            "from": query.period.first.isoformat(),
+            "to": query.period.last.isoformat(),
+            "interval": query.interval,
+        },
+        "filters": query.filters,
+    }
+
+
+async def summary(request: Request) -> Response:
+    stats, query = await stats_query(request)
+    found = await run_in_threadpool(stats.summary, query)
+    return JSONResponse({**describe(query), **found})
+
+
+async def breakdown(request: Request) -> Response:
+    stats, query = await stats_query(request)
+    dimension = dimension_of(request)
+    limit = _limit(request.query_params.get("limit", "100"))
+    rows = await run_in_threadpool(stats.breakdown, query, dimension, limit)
+    if request.query_params.get("format") == "csv":
+        return csv_response(query, dimension, rows)
+    spec = DIMENSIONS[dimension]
+    return JSONResponse(
+        {**describe(query), "dimension": dimension, "columns": list(spec.columns), "rows": rows}
+    )
+
+
+async def timeseries(request: Request) -> Response:
+    stats, query = await stats_query(request)
+    points = await run_in_threadpool(stats.timeseries, query)
+    return JSONResponse({**describe(query), "points": points})
+
+
+async def realtime(request: Request) -> Response:
+    stats, query = await stats_query(request)
+    return JSONResponse(await run_in_threadpool(stats.realtime, query.site))
+
+
+async def export_csv(request: Request) -> Response:
+    stats, query = await stats_query(request)
+    dimension = dimension_of(request)
+    rows = await run_in_threadpool(stats.breakdown, query, dimension, 10_000)
+    return csv_response(query, dimension, rows)
+
+
+def csv_response(query: StatsQuery, dimension: str, rows: list[dict[str, Any]]) -> Response:
+    spec = DIMENSIONS[dimension]
+    columns = ["label", *spec.columns]
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow([dimension if column == "label" else column for column in columns])
+    for row in rows:
+        writer.writerow([_cell(row.get(column)) for column in columns])
+    name = f"{query.site}-{dimension}-{query.period.first}-{query.period.last}.csv"
+    return Response(
+        text.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text  # no formulas in spreadsheets
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise HTTPException(400, "limit: expected a whole number from 1 to 10000")
+    return int(text)

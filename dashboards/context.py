@@ -1,0 +1,64 @@
+"""What every dashboards view reaches through ``request.app.state.dashboards``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from collector.settings import Settings
+from collector.store import Store
+
+if TYPE_CHECKING:
+    from dashboards.accounts import Accounts
+    from dashboards.app import Backend
+    from dashboards.stats import Stats
+
+
+def _templates() -> Jinja2Templates:
+    import jinja2
+
+    loader = jinja2.PackageLoader("dashboards", "templates")
+    return Jinja2Templates(env=jinja2.Environment(loader=loader, autoescape=True))
+
+
+@dataclass
+class Dashboards:
+    settings: Settings
+    backend: Backend
+    templates: Jinja2Templates = field(default_factory=_templates)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def store(self) -> Store:
+        store = self.backend.store
+        if store is None:
+            raise HTTPException(503, "the store is not open in this process")
+        return store
+
+    def stats(self) -> Stats:
+        from dashboards.stats import Stats
+
+        store = self.store()
+        if self._cache.get("stats_store") is not store:
+            self._cache["stats"] = Stats(store, self.settings.min_cell)
+            self._cache["stats_store"] = store
+        stats: Stats = self._cache["stats"]
+        return stats
+
+    def accounts(self) -> Accounts:
+        from dashboards.accounts import Accounts
+
+        store = self.store()
+        if self._cache.get("accounts_store") is not store:
+            self._cache["accounts"] = Accounts(store, self.settings.secret_key)
+            self._cache["accounts_store"] = store
+        accounts: Accounts = self._cache["accounts"]
+        return accounts
+
+
+def dashboards_of(request: Request) -> Dashboards:
+    context: Dashboards = request.app.state.dashboards
+    return context

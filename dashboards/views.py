@@ -1,0 +1,179 @@
+"""The dashboards' pages: each renders HTML, and the same data as JSON (``?format=json`` or
+``Accept: application/json``), so what a page shows can be fetched and checked as data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dashboards import auth
+from dashboards.api import describe, stats_query
+from dashboards.context import dashboards_of
+from dashboards.periods import FILTERS, INTERVALS, PERIODS, StatsQuery, named_period
+from dashboards.security import wants_json
+from dashboards.stats import DIMENSIONS, Stats
+
+KPIS = (
+    "visitors", "visits", "pageviews", "pages_per_visit", "bounce_rate", "visit_duration",
+    "returning_share",
+)  # fmt: skip
+
+
+def _json_wanted(request: Request) -> bool:
+    return request.query_params.get("format") == "json" or wants_json(request)
+
+
+def _render(request: Request, template: str, data: dict[str, Any], **context: Any) -> Response:
+    if _json_wanted(request):
+        return JSONResponse(data)
+    templates = dashboards_of(request).templates
+    return templates.TemplateResponse(request, template, {"data": data, **context})
+
+
+async def sites(request: Request) -> Response:
+    principal = await auth.require(request)
+    context = dashboards_of(request)
+    visible = [site for site in context.backend.sites.all() if principal.can_see(site.domain)]
+    stats = context.stats()
+
+    def visitors(domain: str, timezone: str) -> int:
+        query = StatsQuery(domain, named_period("30d", timezone), {}, "day")
+        return int(stats.totals(query)["visitors"])
+
+    listed = [
+        {
+            "domain": site.domain,
+            "timezone": site.timezone,
+            "url": f"/sites/{site.domain}",
+            "visitors_30d": await run_in_threadpool(visitors, site.domain, site.timezone),
+        }
+        for site in visible
+    ]
+    return _render(request, "sites.html", {"sites": listed}, principal=principal, sites=listed)
+
+
+def dashboard_data(stats: Stats, query: StatsQuery, metric: str) -> dict[str, Any]:
+    """Everything the dashboard page shows, in one dict (the page's JSON twin)."""
+    summary = stats.summary(query)
+    previous = query.period.previous()
+    base = _params(query, metric)
+    breakdowns = {}
+    for name, spec in DIMENSIONS.items():
+        rows = stats.breakdown(query, name, limit=50)
+        for row in rows:
+            row["filter_url"] = (
+                None
+                if row["other"] or spec.filter is None
+                else _url(query.site, {**base, spec.filter: row["value"]})
+            )
+        breakdowns[name] = {
+            "title": spec.title,
+            "dimension": name,
+            "filter": spec.filter,
+            "columns": list(spec.columns),
+            "rows": rows,
+            "csv": _url(query.site, base, f"/export/{name}.csv"),
+        }
+    return {
+        **describe(query),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "previous": {"from": previous.first.isoformat(), "to": previous.last.isoformat()},
+        "metric": metric,
+        "summary": {k: summary[k] for k in ("current", "previous", "change")},
+        "timeseries": {
+            "interval": query.interval,
+            "current": stats.timeseries(query),
+            "previous": stats.timeseries(query, previous),
+        },
+        "breakdowns": breakdowns,
+        "realtime": stats.realtime(query.site),
+    }
+
+
+async def dashboard(request: Request) -> Response:
+    stats, query = await stats_query(request)
+    principal = await auth.require(request, query.site)
+    metric = request.query_params.get("metric", "visitors")
+    metric = metric if metric in KPIS else "visitors"
+    data = await run_in_threadpool(dashboard_data, stats, query, metric)
+    if _json_wanted(request):
+        return JSONResponse(data)
+    links = _links(query, metric)
+    templates = dashboards_of(request).templates
+    return templates.TemplateResponse(
+        request,
+        "site.html",
+        {
+            "principal": principal,
+            "data": data,
+            "data_json": _script_json(data),
+            "links": links,
+        },
+    )
+
+
+def _params(query: StatsQuery, metric: str) -> dict[str, str]:
+    """The query parameters that reproduce this view (period, filters, interval, metric)."""
+    period = query.period
+    params = (
+        {"from": period.first.isoformat(), "to": period.last.isoformat()}
+        if period.name == "custom"
+        else {"period": period.name}
+    )
+    params.update(query.filters)
+    if query.interval != period.default_interval():
+        params["interval"] = query.interval
+    if metric != "visitors":
+        params["metric"] = metric
+    return params
+
+
+def _url(site: str, params: dict[str, str], suffix: str = "") -> str:
+    return f"/sites/{site}{suffix}" + (f"?{urlencode(params)}" if params else "")
+
+
+def _links(query: StatsQuery, metric: str) -> dict[str, Any]:
+    base = _params(query, metric)
+    kept = {k: v for k, v in base.items() if k in FILTERS or k == "metric"}
+    periods = [
+        {
+            "name": name,
+            "label": label,
+            "url": _url(query.site, {"period": name, **kept}),
+            "current": name == query.period.name,
+        }
+        for name, label in PERIODS.items()
+        if name != "custom"
+    ]
+    without_interval = {k: v for k, v in base.items() if k != "interval"}
+    return {
+        "periods": periods,
+        "intervals": [
+            {
+                "name": interval,
+                "url": _url(query.site, {**without_interval, "interval": interval}),
+                "current": interval == query.interval,
+            }
+            for interval in INTERVALS
+            if interval != "hour" or query.period.days <= 31
+        ],
+        "remove_filter": {
+            name: _url(query.site, {k: v for k, v in base.items() if k != name})
+            for name in query.filters
+        },
+        "json": _url(query.site, {**base, "format": "json"}),
+        "custom_action": f"/sites/{query.site}",
+        "hidden_params": kept,
+    }
+
+
+def _script_json(data: dict[str, Any]) -> str:
+    """JSON safe inside a <script type="application/json"> element."""
+    text = json.dumps(data, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -1,0 +1,95 @@
+"""Time the dashboards' stats calls on a filled store: each API call and the whole dashboard.
+
+    python -m loadtests.generate --events 10000000 --days 30     # once
+    python -m loadtests.dashboard_benchmark
+
+For a 30-day period of the generated site, it runs every stats call (the functions behind
+``/api/stats/…``) and the whole dashboard page's data several times, and prints p50 and p95.
+The baseline, measured in the same run, is the same calls answered from ``audience.events``
+(plain GROUP BY queries) instead of the rollups. Settings come from the AUDIENCE_* environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from collector.settings import Settings
+from collector.store import Store
+from dashboards.periods import StatsQuery, named_period
+from dashboards.stats import DIMENSIONS, Stats
+from dashboards.views import dashboard_data
+from loadtests.generate import SITE
+
+TARGET_CALL_P95 = 0.300
+TARGET_DASHBOARD = 1.5
+
+
+def timed(call: Callable[[], object], runs: int) -> list[float]:
+    call()  # warm the caches once, as a dashboard in use has
+    durations = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        durations.append(time.perf_counter() - began)
+    return durations
+
+
+def p95(durations: list[float]) -> float:
+    return sorted(durations)[max(0, round(0.95 * len(durations)) - 1)]
+
+
+def calls(stats: Stats, query: StatsQuery) -> dict[str, Callable[[], object]]:
+    named: dict[str, Callable[[], object]] = {
+        "summary": lambda: stats.summary(query),
+        "timeseries": lambda: stats.timeseries(query),
+        "realtime": lambda: stats.realtime(query.site),
+    }
+    for dimension in DIMENSIONS:
+        named[f"breakdown/{dimension}"] = lambda d=dimension: stats.breakdown(query, d)  # type: ignore[misc]
+    return named
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    arguments = parser.parse_args()
+    settings = Settings.from_environ()
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    events = store.query_dicts(
+        "SELECT count() AS n FROM audience.events WHERE site = {s:String}", {"s": SITE}
+    )[0]["n"]
+    query = StatsQuery(SITE, named_period("30d", "Europe/Paris"), {}, "day")
+    rollups, baseline = Stats(store, settings.min_cell), Stats(store, settings.min_cell, False)
+    print(
+        f"{events:,} events stored for {SITE}; period {query.period.label}; {arguments.runs} runs"
+    )
+    print(f"{'call':34} {'p50 ms':>8} {'p95 ms':>8} {'events p95':>11} {'speed-up':>9}")
+    worst = 0.0
+    fast_calls, slow_calls = calls(rollups, query), calls(baseline, query)
+    for name, call in fast_calls.items():
+        fast = timed(call, arguments.runs)
+        slow = timed(slow_calls[name], max(3, arguments.runs // 4))
+        worst = max(worst, p95(fast))
+        print(
+            f"{name:34} {statistics.median(fast) * 1000:8.0f} {p95(fast) * 1000:8.0f} "
+            f"{p95(slow) * 1000:11.0f} {p95(slow) / p95(fast):8.1f}x"
+        )
+    whole = timed(lambda: dashboard_data(rollups, query, "visitors"), arguments.runs)
+    print(
+        f"{'whole dashboard (19 queries)':34} {statistics.median(whole) * 1000:8.0f} "
+        f"{p95(whole) * 1000:8.0f}"
+    )
+    store.close()
+    verdict = worst <= TARGET_CALL_P95 and p95(whole) <= TARGET_DASHBOARD
+    print(
+        f"slowest call p95 {worst * 1000:.0f} ms (target {TARGET_CALL_P95 * 1000:.0f}); "
+        f"whole dashboard p95 {p95(whole) * 1000:.0f} ms (target {TARGET_DASHBOARD * 1000:.0f}): "
+        + ("targets met" if verdict else "TARGETS MISSED")
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""Fill a store with N realistic events through the real pipeline, spool and writer.
+
+    python -m loadtests.generate --events 10000000 --days 30
+
+Visitors of ``collector.traffic`` (returning ones, visits of several pages, cities, operators,
+devices) are played by producer processes through the pipeline into the durable spool; this
+process runs the writer that inserts the sealed segments into ClickHouse, as ``serve`` does.
+Settings come from the AUDIENCE_* environment (the store is AUDIENCE_CLICKHOUSE_URL, by default
+the embedded one under AUDIENCE_DATA_DIR), which must not be in use by a running collector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import time
+from dataclasses import replace
+
+from collector.demo import Player
+from collector.geo import GeoLocator
+from collector.geodb import write_city_db, write_isp_db
+from collector.metrics import Metrics
+from collector.pipeline import Pipeline
+from collector.ratelimit import RateLimiter
+from collector.settings import Settings
+from collector.sites import Site, SiteRegistry
+from collector.spool import SpoolConsumer, SpoolProducer
+from collector.store import Store
+from collector.traffic import VisitorModel, networks
+from collector.visitor import StateSigner
+from collector.writer import Writer
+
+SITE = "bench.example"
+EVENTS_PER_VISITOR_MONTH = 24  # what the traffic model makes, measured on the demo
+log = logging.getLogger("audience.generate")
+
+
+def prepare(settings: Settings) -> Settings:
+    """Made-up GeoIP databases (unless configured) and the site, in a migrated store."""
+    if settings.geoip_city is None:
+        folder = settings.data_dir / "demo-geoip"
+        folder.mkdir(parents=True, exist_ok=True)
+        plan = networks()
+        city = write_city_db(folder / "city.mmdb", {n: (c, k) for n, (c, k, _) in plan.items()})
+        isp = write_isp_db(folder / "isp.mmdb", {n: op for n, (_, _, op) in plan.items()})
+        settings = replace(settings, geoip_city=city, geoip_operator=isp)
+    return settings
+
+
+def produce(settings: Settings, share: int, visitors: int, days: int, target: int) -> int:
+    """One producer: ``visitors`` visitors (seeded by ``share``) until ``target`` events."""
+    pipeline = Pipeline(
+        sites=SiteRegistry({SITE: Site(SITE, timezone="Europe/Paris")}),
+        geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
+        signer=StateSigner(settings.secret_key),
+        limiter=RateLimiter(0, 1),
+        metrics=Metrics(),
+    )
+    return asyncio.run(_produce(settings, pipeline, share, visitors, days, target))
+
+
+async def _produce(
+    settings: Settings, pipeline: Pipeline, share: int, visitors: int, days: int, target: int
+) -> int:
+    spool = SpoolProducer(
+        settings.spool_dir,
+        quota_bytes=settings.spool_quota_bytes,
+        batch_rows=settings.batch_rows,
+        flush_interval=settings.flush_interval,
+    )
+    await spool.start()
+    player = Player(pipeline, spool, VisitorModel(visitors, seed=1000 + share), SITE)
+    played, end = 0, int(time.time())
+    try:
+        for day in range(days, 0, -1):
+            start = end - day * 86_400
+            played += await player.play(player.model.plan(start, start + 86_400))
+            if played >= target:
+                break
+    finally:
+        await spool.close()
+    return played
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--processes", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = prepare(Settings.from_environ())
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    store.save_site(Site(SITE, timezone="Europe/Paris"))
+    metrics = Metrics()
+    writer = Writer(SpoolConsumer(settings.spool_dir), store, metrics)
+    writer.start()
+    visitors = arguments.events * 30 // (EVENTS_PER_VISITOR_MONTH * arguments.days)
+    share = arguments.events // arguments.processes
+    began = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(arguments.processes) as pool:
+        jobs = [
+            (settings, index, visitors // arguments.processes, arguments.days, share)
+            for index in range(arguments.processes)
+        ]
+        played = sum(pool.starmap(produce, jobs))
+    produced = time.perf_counter() - began
+    writer.stop(timeout=600)
+    stored = store.query_dicts(
+        "SELECT count() AS n FROM audience.events WHERE site = {s:String}", {"s": SITE}
+    )[0]["n"]
+    store.close()
+    elapsed = time.perf_counter() - began
+    print(
+        f"{played:,} events played by {arguments.processes} producers in {produced:.0f} s; "
+        f"{stored:,} stored for {SITE} after {elapsed:.0f} s "
+        f"({played / elapsed:,.0f} events/s through pipeline, spool and writer)"
+    )
+
+
+if __name__ == "__main__":
+    main()
