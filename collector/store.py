@@ -151,7 +151,7 @@ class Store:
                 {"v": version, "n": name},
             )
             done.append(name)
-        if self._retention_months() != retention_months:
+        if done or self._retention_months() != retention_months:  # new tables need it too
             sql = importlib.resources.files("schema").joinpath("retention.sql").read_text()
             for statement in _statements(sql.format(retention_months=int(retention_months))):
                 self._command(statement)

@@ -119,6 +119,8 @@ class Stats:
             "site": query.site,
             "start": _naive(period.start),
             "end": _naive(period.end),
+            "day_start": _naive(_day_after(period.start)),
+            "day_end": _naive(period.end.astimezone(UTC).replace(hour=0, minute=0, second=0)),
             "wide_start": _naive(period.start - 2 * _VISIT_MARGIN),
             "wide_end": _naive(period.end + _VISIT_MARGIN),
             "filtered": int(bool(query.filters)),
@@ -219,6 +221,12 @@ def _ordered(spec: Dimension, rows: list[dict[str, Any]]) -> list[dict[str, Any]
     return sorted(
         rows, key=lambda row: (row["other"], -(row["visitors"] or 0), -row["visits"], row["value"])
     )
+
+
+def _day_after(moment: datetime) -> datetime:
+    """The first UTC midnight at or after ``moment``."""
+    midnight = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight if midnight == moment else midnight + timedelta(days=1)
 
 
 def _naive(moment: datetime) -> datetime:

@@ -6,3 +6,7 @@ ALTER TABLE audience.traffic_hourly
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
 ALTER TABLE audience.visits_hourly
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.traffic_daily
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.visits_daily
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;

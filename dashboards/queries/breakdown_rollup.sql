@@ -1,4 +1,5 @@
--- One row per value of a dimension, from the hourly rollups: visitors and pageviews from
+-- One row per value of a dimension, from the rollups: whole UTC days from the daily ones, the
+-- period's edge hours from the hourly ones: visitors and pageviews from
 -- traffic_hourly (visit dimensions: from visits_hourly), visits, bounces and duration from
 -- visits_hourly. Rows with fewer than min_cell visitors (exit pages: exits) fold into one
 -- "Other" row.
@@ -23,10 +24,16 @@ FROM
     (
         SELECT
             value,
-            uniqCombinedMergeState(15)(visitors) AS traffic_visitors,
+            uniqCombinedMergeStateIf(15)(visitors, {visit_dimension:UInt8} = 0) AS traffic_visitors,
             sum(pageviews) AS cell_pageviews,
             max(country) AS cell_country
-        FROM audience.traffic_hourly
+        FROM (
+            SELECT * FROM audience.traffic_daily
+            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
+            UNION ALL
+            SELECT * FROM audience.traffic_hourly
+            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
+        )
         WHERE site = {site:String} AND dimension = {dimension:String}
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
         GROUP BY value
@@ -35,11 +42,17 @@ FROM
     (
         SELECT
             max(value) AS value,
-            uniqCombinedMergeState(15)(visitors) AS visit_visitors,
+            uniqCombinedMergeStateIf(15)(visitors, {visit_dimension:UInt8} = 1) AS visit_visitors,
             sum(visits) AS cell_visits,
             sum(bounces) AS cell_bounces,
             sum(duration) AS cell_duration
-        FROM audience.visits_hourly
+        FROM (
+            SELECT * FROM audience.visits_daily
+            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
+            UNION ALL
+            SELECT * FROM audience.visits_hourly
+            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
+        )
         WHERE site = {site:String} AND dimension = {dimension:String}
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
         GROUP BY key

@@ -1,20 +1,39 @@
--- KPI totals from the hourly rollups (no filter, whole UTC hours).
+-- KPI totals from the rollups: whole UTC days from the daily ones, the
+-- period's edge hours from the hourly ones (no filter, whole UTC hours).
 WITH
     traffic AS (
         SELECT uniqCombinedMerge(15)(visitors) AS visitors, sum(pageviews) AS pageviews
-        FROM audience.traffic_hourly
+        FROM (
+            SELECT * FROM audience.traffic_daily
+            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
+            UNION ALL
+            SELECT * FROM audience.traffic_hourly
+            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
+        )
         WHERE site = {site:String} AND dimension = ''
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
     returning AS (
         SELECT uniqCombinedMerge(15)(visitors) AS returning
-        FROM audience.traffic_hourly
+        FROM (
+            SELECT * FROM audience.traffic_daily
+            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
+            UNION ALL
+            SELECT * FROM audience.traffic_hourly
+            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
+        )
         WHERE site = {site:String} AND dimension = 'visitor_type' AND value = 'returning'
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
     visit_totals AS (
         SELECT sum(visits) AS visits, sum(bounces) AS bounces, sum(duration) AS duration
-        FROM audience.visits_hourly
+        FROM (
+            SELECT * FROM audience.visits_daily
+            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
+            UNION ALL
+            SELECT * FROM audience.visits_hourly
+            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
+        )
         WHERE site = {site:String} AND dimension = ''
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     )
