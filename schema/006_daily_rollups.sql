@@ -4,7 +4,7 @@ CREATE TABLE IF NOT EXISTS audience.traffic_daily AS audience.traffic_hourly
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (site, dimension, hour, value)
-SETTINGS ttl_only_drop_parts = 1;
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 256;  -- big states: read few per granule
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS audience.traffic_daily_mv TO audience.traffic_daily AS
 SELECT
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS audience.visits_daily AS audience.visits_hourly
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
 ORDER BY (site, dimension, hour, key)
-SETTINGS ttl_only_drop_parts = 1;
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 256;  -- big states: read few per granule
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS audience.visits_daily_mv TO audience.visits_daily AS
 SELECT
