@@ -8,6 +8,7 @@ it), except that the rollups count visitors with a sketch that is exact only for
 from __future__ import annotations
 
 import importlib.resources
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -19,7 +20,7 @@ from dashboards.periods import FILTERS, Period, StatsQuery
 OTHER = "Other"
 UNKNOWN = "(unknown)"
 REALTIME_MINUTES = 5
-_INCLUDE = "/* chosen visits */"
+_INCLUDE = re.compile(r"/\* include ([a-z_]+) \*/")
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,11 @@ ROLLUP_DIMENSION = {"path": "page", "browser_release": "browser_version"}
 
 @cache
 def query_text(name: str) -> str:
-    """A query file, with the chosen-visits condition put where it says so."""
+    """A query file, with the files it includes (``/* include NAME */``) put in their place."""
     folder = importlib.resources.files("dashboards").joinpath("queries")
-    sql = folder.joinpath(f"{name}.sql").read_text()
-    if _INCLUDE in sql:
-        condition = "\n".join(
-            line
-            for line in folder.joinpath("chosen_visits.sql").read_text().splitlines()
-            if not line.startswith("--")
-        )
-        sql = sql.replace(_INCLUDE, condition)
-    return sql
+    text = folder.joinpath(f"{name}.sql").read_text()
+    sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    return _INCLUDE.sub(lambda found: query_text(found.group(1)), sql)
 
 
 def kpis(totals: dict[str, Any]) -> dict[str, int | float]:

@@ -32,7 +32,7 @@ FROM
         FROM audience.events
         WHERE site = {site:String}
           AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
-          AND /* chosen visits */
+          AND /* include chosen_visits */
     )
     GROUP BY value
     HAVING cell_visitors > 0 OR cell_visits != 0

@@ -27,13 +27,7 @@ FROM
             uniqCombinedMergeStateIf(15)(visitors, {visit_dimension:UInt8} = 0) AS traffic_visitors,
             sum(pageviews) AS cell_pageviews,
             max(country) AS cell_country
-        FROM (
-            SELECT * FROM audience.traffic_daily
-            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
-            UNION ALL
-            SELECT * FROM audience.traffic_hourly
-            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
-        )
+        FROM /* include traffic_rollup */
         WHERE site = {site:String} AND dimension = {dimension:String}
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
         GROUP BY value
@@ -46,13 +40,7 @@ FROM
             sum(visits) AS cell_visits,
             sum(bounces) AS cell_bounces,
             sum(duration) AS cell_duration
-        FROM (
-            SELECT * FROM audience.visits_daily
-            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
-            UNION ALL
-            SELECT * FROM audience.visits_hourly
-            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
-        )
+        FROM /* include visits_rollup */
         WHERE site = {site:String} AND dimension = {dimension:String}
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
         GROUP BY key

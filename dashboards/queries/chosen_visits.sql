@@ -1,5 +1,5 @@
 -- The visits kept by the filters: those with at least one event matching every filter.
--- Included where a query says /* chosen visits */; with no filter it keeps every visit.
+-- Included where a query says /* include chosen_visits */; with no filter it keeps every visit.
 ({filtered:UInt8} = 0 OR visit IN (
     SELECT visit FROM audience.events
     WHERE site = {site:String}

@@ -23,7 +23,7 @@ FROM
           AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
           AND visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
           AND event_number = 1
-          AND /* chosen visits */
+          AND /* include chosen_visits */
         GROUP BY visitor
     )
     GROUP BY bucket

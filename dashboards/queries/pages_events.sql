@@ -30,7 +30,7 @@ FROM
         WHERE site = {site:String}
           AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
           AND visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
-          AND /* chosen visits */
+          AND /* include chosen_visits */
         GROUP BY visit
         HAVING pageviews > 0
     )

@@ -11,4 +11,4 @@ FROM audience.events
 WHERE site = {site:String}
   AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
   AND (ts < {end:DateTime('UTC')} OR (visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}))
-  AND /* chosen visits */
+  AND /* include chosen_visits */

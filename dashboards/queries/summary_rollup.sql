@@ -3,37 +3,19 @@
 WITH
     traffic AS (
         SELECT uniqCombinedMerge(15)(visitors) AS visitors, sum(pageviews) AS pageviews
-        FROM (
-            SELECT * FROM audience.traffic_daily
-            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
-            UNION ALL
-            SELECT * FROM audience.traffic_hourly
-            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
-        )
+        FROM /* include traffic_rollup */
         WHERE site = {site:String} AND dimension = ''
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
     returning AS (
         SELECT uniqCombinedMerge(15)(visitors) AS returning
-        FROM (
-            SELECT * FROM audience.traffic_daily
-            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
-            UNION ALL
-            SELECT * FROM audience.traffic_hourly
-            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
-        )
+        FROM /* include traffic_rollup */
         WHERE site = {site:String} AND dimension = 'visitor_type' AND value = 'returning'
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
     visit_totals AS (
         SELECT sum(visits) AS visits, sum(bounces) AS bounces, sum(duration) AS duration
-        FROM (
-            SELECT * FROM audience.visits_daily
-            WHERE site = {site:String} AND hour >= {day_start:DateTime('UTC')} AND hour < {day_end:DateTime('UTC')}
-            UNION ALL
-            SELECT * FROM audience.visits_hourly
-            WHERE site = {site:String} AND (hour < {day_start:DateTime('UTC')} OR hour >= {day_end:DateTime('UTC')})
-        )
+        FROM /* include visits_rollup */
         WHERE site = {site:String} AND dimension = ''
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     )

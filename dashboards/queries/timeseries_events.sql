@@ -18,7 +18,7 @@ FROM
         uniqExactIf(visitor, visit_number > 1) AS returning_visitors
     FROM audience.events
     WHERE site = {site:String} AND ts >= {start:DateTime('UTC')} AND ts < {end:DateTime('UTC')}
-      AND /* chosen visits */
+      AND /* include chosen_visits */
     GROUP BY bucket
 ) AS events
 FULL OUTER JOIN
@@ -35,6 +35,6 @@ FULL OUTER JOIN
     WHERE site = {site:String}
       AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
       AND visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
-      AND /* chosen visits */
+      AND /* include chosen_visits */
     GROUP BY bucket
 ) AS visit_cells USING (bucket)
