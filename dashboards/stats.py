@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from collector.store import Store
-from dashboards.periods import FILTERS, Period, StatsQuery
+from dashboards.periods import FILTERS, VISIT_MARGIN, Period, StatsQuery
 
 OTHER = "Other"
 UNKNOWN = "(unknown)"
@@ -116,8 +116,8 @@ class Stats:
             "end": _naive(period.end),
             "day_start": _naive(_day_after(period.start)),
             "day_end": _naive(period.end.astimezone(UTC).replace(hour=0, minute=0, second=0)),
-            "wide_start": _naive(period.start - 2 * _VISIT_MARGIN),
-            "wide_end": _naive(period.end + _VISIT_MARGIN),
+            "wide_start": _naive(period.start - 2 * VISIT_MARGIN),
+            "wide_end": _naive(period.end + VISIT_MARGIN),
             "filtered": int(bool(query.filters)),
             "min_cell": self.min_cell,
             "tz": period.timezone,
@@ -204,9 +204,6 @@ class Stats:
         since = (now or datetime.now(UTC)) - timedelta(minutes=REALTIME_MINUTES)
         rows = self.store.read(query_text("realtime"), {"site": site, "since": _naive(since)})
         return {"visitors": int(rows[0]["visitors"]) if rows else 0, "minutes": REALTIME_MINUTES}
-
-
-_VISIT_MARGIN = timedelta(days=1)
 
 
 def _ordered(spec: Dimension, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,12 +17,9 @@ from dashboards.api import describe, stats_query
 from dashboards.context import dashboards_of
 from dashboards.periods import FILTERS, INTERVALS, PERIODS, StatsQuery, named_period
 from dashboards.security import wants_json
-from dashboards.stats import DIMENSIONS, Stats
+from dashboards.stats import DIMENSIONS, Stats, kpis
 
-KPIS = (
-    "visitors", "visits", "pageviews", "pages_per_visit", "bounce_rate", "visit_duration",
-    "returning_share",
-)  # fmt: skip
+KPIS = tuple(kpis({}))
 
 
 def _json_wanted(request: Request) -> bool:
