@@ -52,12 +52,14 @@ def frame(payload: bytes) -> bytes:
 class Records:
     payloads: list[bytes]
     damaged_bytes: int
+    damaged_stretches: int  # damaged records, as far as can be told: each stretch skipped
 
 
 def read_records(data: bytes) -> Records:
-    """Every intact record in ``data``; damaged stretches are skipped and measured."""
+    """Every intact record in ``data``; damaged stretches are skipped, counted and measured."""
     payloads: list[bytes] = []
-    damaged, offset, end = 0, 0, len(data)
+    damaged, stretches, offset, end = 0, 0, 0, len(data)
+    in_damage = False
     while offset < end:
         if offset + _HEADER.size <= end:
             magic, length, checksum = _HEADER.unpack_from(data, offset)
@@ -67,12 +69,15 @@ def read_records(data: bytes) -> Records:
                 if zlib.crc32(payload) == checksum:
                     payloads.append(payload)
                     offset = start + length
+                    in_damage = False
                     continue
         following = data.find(MAGIC, offset + 1)
         following = end if following < 0 else following
+        stretches += 0 if in_damage else 1
+        in_damage = True
         damaged += following - offset
         offset = following
-    return Records(payloads, damaged)
+    return Records(payloads, damaged, stretches)
 
 
 def _lock(path: Path) -> int | None:
@@ -166,7 +171,9 @@ class SpoolProducer:
         self._pending_bytes += len(record)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush())
-        await asyncio.shield(done)
+        # A cancelled wait (the client went away) cancels only ``done``: the record stays in its
+        # batch, and the flush skips futures that are already done.
+        await done
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
@@ -228,10 +235,11 @@ class SpoolProducer:
         if self._on_sealed is not None:
             self._on_sealed()
 
-    def _seal_if_due(self) -> None:
+    def _seal_if_due(self) -> int:
+        """On the I/O thread: seal the open segment if it is old enough; the spool's disk usage."""
         if self._fd is not None and time.monotonic() - self._opened_at >= self.flush_interval:
             self._seal()
-        self._usage = disk_usage(self.root)
+        return disk_usage(self.root)
 
     async def start(self) -> None:
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
@@ -241,7 +249,9 @@ class SpoolProducer:
         while True:
             await asyncio.sleep(min(self.flush_interval, 0.5))
             try:
-                await loop.run_in_executor(self._io, self._seal_if_due)
+                # Assigned on the loop, after the writes that ran before the scan were counted
+                # by their flushes: the I/O thread runs in order and so do the callbacks.
+                self._usage = await loop.run_in_executor(self._io, self._seal_if_due)
             except OSError as error:  # the next tick tries again; appends report their own errors
                 log.error("spool sealing failed: %s", error.strerror or error)
 

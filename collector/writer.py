@@ -20,7 +20,7 @@ log = logging.getLogger("audience.writer")
 
 IDLE_POLL_SECONDS = 0.5
 ORPHAN_SCAN_SECONDS = 5.0
-MAX_BACKOFF_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 5.0  # a store that is back is used within 5 s: the spool may be full
 
 
 class Writer:
@@ -90,24 +90,30 @@ class Writer:
 
     def _insert(self, segment: Segment) -> int:
         records = self.spool.read(segment)
-        if records.damaged_bytes:
-            self.metrics.spool_damaged_records += 1
-            log.error(
-                "spool segment %s: %d damaged bytes skipped, %d intact records kept",
-                segment.token,
-                records.damaged_bytes,
-                len(records.payloads),
-            )
-        rows = []
+        rows, unreadable = [], []
         for payload in records.payloads:
             try:
-                rows.append(decode_row(payload))
+                decode_row(payload)  # a record that is not a row would fail its whole batch
             except ValueError as error:
-                self.metrics.spool_damaged_records += 1
-                log.error("spool segment %s: unreadable record skipped (%s)", segment.token, error)
+                unreadable.append(str(error))
+            else:
+                rows.append(payload)
         if rows:
             started = time.perf_counter()
             self.store.insert_events(rows, segment.token)
             self.metrics.batch_stored(len(rows), time.perf_counter() - started)
+        # Reported once, when the segment is done with (a failed insert reads it again).
+        if records.damaged_bytes:
+            log.error(
+                "spool segment %s: %d damaged bytes skipped (%d damaged stretches), "
+                "%d intact records kept",
+                segment.token,
+                records.damaged_bytes,
+                records.damaged_stretches,
+                len(records.payloads),
+            )
+        for problem in unreadable:
+            log.error("spool segment %s: unreadable record skipped (%s)", segment.token, problem)
+        self.metrics.spool_damaged_records += records.damaged_stretches + len(unreadable)
         self.spool.remove(segment)
         return len(rows)

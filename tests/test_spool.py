@@ -79,24 +79,24 @@ def test_frame_layout() -> None:
 
 def test_round_trip() -> None:
     data = b"".join(frame(p) for p in PAYLOADS)
-    assert read_records(data) == Records(PAYLOADS, 0)
+    assert read_records(data) == Records(PAYLOADS, 0, 0)
 
 
 def test_round_trip_of_payloads_containing_the_magic() -> None:
     tricky = [MAGIC, MAGIC * 50, b"before" + MAGIC + b"after", frame(b"a framed record")]
     data = b"".join(frame(p) for p in tricky)
-    assert read_records(data) == Records(tricky, 0)
+    assert read_records(data) == Records(tricky, 0, 0)
 
 
 def test_round_trip_of_the_largest_record() -> None:
     big = bytes(range(256)) * (MAX_RECORD_BYTES // 256)
     assert len(big) == MAX_RECORD_BYTES
     data = frame(b"small") + frame(big) + frame(b"after")
-    assert read_records(data) == Records([b"small", big, b"after"], 0)
+    assert read_records(data) == Records([b"small", big, b"after"], 0, 0)
 
 
 def test_empty_data() -> None:
-    assert read_records(b"") == Records([], 0)
+    assert read_records(b"") == Records([], 0, 0)
 
 
 def test_record_longer_than_the_maximum_is_damage() -> None:
@@ -473,7 +473,7 @@ def test_read_reports_damage_and_remove_is_idempotent(tmp_path: Path) -> None:
         handle.write(frame(b"three")[:7])
     consumer = SpoolConsumer(tmp_path)
     (segment,) = consumer.sealed()
-    assert consumer.read(segment) == Records([b"one", b"two"], 7)
+    assert consumer.read(segment) == Records([b"one", b"two"], 7, 1)
     consumer.remove(segment)
     assert not path.exists()
     consumer.remove(segment)
@@ -505,7 +505,7 @@ def test_adopt_orphans_seals_a_dead_producers_segments(tmp_path: Path) -> None:
     ]
     sealed = consumer.sealed()
     assert [s.token for s in sealed] == ["p1-dead-0000000000", "p1-dead-0000000001"]
-    assert consumer.read(sealed[1]) == Records([b"one", b"two"], 12)
+    assert consumer.read(sealed[1]) == Records([b"one", b"two"], 12, 1)
     assert consumer.adopt_orphans() == 0  # nothing left to adopt
 
     # once the writer has drained it, the dead directory goes
