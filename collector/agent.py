@@ -60,6 +60,11 @@ def _fields(part: object | None, default_family: str) -> dict[str, str | None]:
     return {name: getattr(part, name, None) for name in names if hasattr(part, name)}
 
 
+def warm_up() -> None:
+    """Build ua-parser's resolver now (a quarter of a second) rather than in the first request."""
+    _ParsedUserAgent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0.0.0")
+
+
 def parse_agent(user_agent: str) -> Agent:
     """Cached on the first 512 characters, so a huge header cannot grow the cache."""
     return _parse_agent(user_agent[:MAX_USER_AGENT_LENGTH])

@@ -17,7 +17,7 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from collector import views
+from collector import agent, views
 from collector.geo import GeoLocator
 from collector.ingest import EventEndpoint, Receive, Scope, Send
 from collector.metrics import Metrics
@@ -111,6 +111,7 @@ def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
 async def _start(runtime: Runtime) -> None:
     settings = runtime.settings
     loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, agent.warm_up)
     snapshot = settings.data_dir / SITES_SNAPSHOT
     if runtime.role == "all":
         runtime.store = await loop.run_in_executor(

@@ -1,19 +1,23 @@
-"""IP address -> Geo(city, country, operator), from MaxMind-format databases held in memory.
+"""IP address -> Geo(city, country, operator), from MaxMind-format databases.
 
 The city database may be GeoIP2/GeoLite2/DB-IP City; the operator database a GeoIP2-ISP (its
 ``isp`` is the operator) or an ASN database (its organisation is). Unknown or unparsable addresses
 give empty values, never an error: the IP is only ever an argument here, never kept.
+
+Lookups go through libmaxminddb (the C extension of ``maxminddb``) over a memory-mapped file when it
+is installed, and read the three fields they need straight from the record: a few microseconds,
+where geoip2's pure-Python reader and model objects took about 30 per database. A database is
+replaced by renaming a new file over it (never by rewriting it in place) and a restart.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
-import geoip2.database
-import geoip2.errors
 import maxminddb
+from maxminddb import Reader
 
 log = logging.getLogger("audience.geo")
 
@@ -22,8 +26,7 @@ class GeoDatabaseError(RuntimeError):
     """A configured GeoIP database is missing, corrupt or of the wrong kind."""
 
 
-@dataclass(frozen=True, slots=True)
-class Geo:
+class Geo(NamedTuple):
     city: str = ""
     country: str = ""
     operator: str = ""
@@ -53,29 +56,19 @@ class GeoLocator:
         return Geo(city=city, country=country, operator=self._operator_of(ip))
 
     def _city_of(self, ip: str) -> tuple[str, str]:
-        if self._city is None:
+        record = _lookup(self._city, ip, "city")
+        if not record:
             return "", ""
-        try:
-            found = self._city.city(ip)
-        except (geoip2.errors.AddressNotFoundError, ValueError):
-            return "", ""
-        except maxminddb.InvalidDatabaseError:
-            log.warning("city database lookup failed: the database is damaged")
-            return "", ""
-        return found.city.name or "", found.country.iso_code or ""
+        city = record.get("city", {}).get("names", {}).get("en", "")
+        country = record.get("country", {}).get("iso_code", "")
+        return str(city), str(country)
 
     def _operator_of(self, ip: str) -> str:
-        if self._operator is None:
+        record = _lookup(self._operator, ip, "operator")
+        if not record:
             return ""
-        try:
-            if self._operator_is_isp:
-                return self._operator.isp(ip).isp or ""
-            return self._operator.asn(ip).autonomous_system_organization or ""
-        except (geoip2.errors.AddressNotFoundError, ValueError):
-            return ""
-        except maxminddb.InvalidDatabaseError:
-            log.warning("operator database lookup failed: the database is damaged")
-            return ""
+        field = "isp" if self._operator_is_isp else "autonomous_system_organization"
+        return str(record.get(field) or "")
 
     def close(self) -> None:
         for reader in (self._city, self._operator):
@@ -83,10 +76,23 @@ class GeoLocator:
                 reader.close()
 
 
-def _open(path: Path, variable: str, kinds: tuple[str, ...]) -> geoip2.database.Reader:
-    """Open a database fully in memory, check its kind and that a lookup walks its tree."""
+def _lookup(reader: Reader | None, ip: str, kind: str) -> dict[str, Any] | None:
+    if reader is None:
+        return None
     try:
-        reader = geoip2.database.Reader(str(path), mode=maxminddb.MODE_MEMORY)
+        record = reader.get(ip)
+    except ValueError:  # not an IP address, or IPv6 in an IPv4-only database
+        return None
+    except maxminddb.InvalidDatabaseError:
+        log.warning("%s database lookup failed: the database is damaged", kind)
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _open(path: Path, variable: str, kinds: tuple[str, ...]) -> Reader:
+    """Open a database (memory-mapped), check its kind and that a lookup walks its tree."""
+    try:
+        reader = maxminddb.open_database(str(path), maxminddb.MODE_AUTO)
     except FileNotFoundError:
         raise GeoDatabaseError(f"{variable}: no such file: {path}") from None
     except (maxminddb.InvalidDatabaseError, ValueError, OSError) as error:
@@ -102,13 +108,12 @@ def _open(path: Path, variable: str, kinds: tuple[str, ...]) -> geoip2.database.
     return reader
 
 
-def _probe(reader: geoip2.database.Reader, variable: str, path: Path) -> None:
+def _probe(reader: Reader, variable: str, path: Path) -> None:
     """Walk the search tree for a few addresses so a damaged file fails now, not per request."""
-    raw = reader._db_reader  # the maxminddb reader geoip2 wraps
     try:
         for address in ("1.1.1.1", "8.8.8.8", "81.2.69.160", "2a02::1"):
             try:
-                raw.get(address)
+                reader.get(address)
             except ValueError:
                 continue  # an IPv6 address in an IPv4-only database
     except maxminddb.InvalidDatabaseError as error:

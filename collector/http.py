@@ -7,7 +7,8 @@ pipeline and forgotten with the request.
 
 from __future__ import annotations
 
-import ipaddress
+import functools
+import socket
 from collections.abc import Iterable
 from email.utils import formatdate
 
@@ -32,14 +33,38 @@ def header_map(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
     return headers
 
 
+_IPV4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
 def _is_trusted(address: str, proxies: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    """``address`` lies in one of ``proxies``; parsed by the C library, as this runs per beacon."""
+    packed = _packed(address)
+    if packed is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 on a dual-stack listener is 10.0.0.1
-    return any(ip in network for network in proxies)
+    if len(packed) == 16 and packed.startswith(_IPV4_MAPPED):
+        packed = packed[12:]  # ::ffff:10.0.0.1 on a dual-stack listener is 10.0.0.1
+    number = int.from_bytes(packed, "big")
+    return any(
+        number & mask == network for size, network, mask in _ranges(proxies) if size == len(packed)
+    )
+
+
+def _packed(address: str) -> bytes | None:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_pton(family, address)
+        except OSError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _ranges(proxies: tuple[Network, ...]) -> tuple[tuple[int, int, int], ...]:
+    """(address length in bytes, network as an integer, mask as an integer) of each proxy range."""
+    return tuple(
+        (network.max_prefixlen // 8, int(network.network_address), int(network.netmask))
+        for network in proxies
+    )
 
 
 def client_address(peer: str, headers: Headers, proxies: tuple[Network, ...]) -> str:
@@ -75,9 +100,14 @@ def state_cookie(token: str, state: VisitorState, secure: bool) -> str:
     """Set-Cookie for the state: an absolute Expires, the state's fixed one (no Max-Age, which
     browsers count from the moment they receive it and would nudge the expiry)."""
     name = SECURE_COOKIE if secure else PLAIN_COOKIE
-    attributes = f"Path=/; Expires={formatdate(state.expires, usegmt=True)}"
+    attributes = f"Path=/; Expires={_http_date(state.expires)}"
     flags = "; HttpOnly; Secure; SameSite=Lax" if secure else "; HttpOnly; SameSite=Lax"
     return f"{name}={token}; {attributes}{flags}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(timestamp: int) -> str:
+    return formatdate(timestamp, usegmt=True)
 
 
 def expired_cookies() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from collector import consent
 from collector.agent import Agent, parse_agent
@@ -23,8 +24,7 @@ from collector.sites import Site, SiteRegistry
 from collector.visitor import StateSigner, VisitorState, VisitStep, page_hash, step_visit
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):
     """What the HTTP edge hands to the pipeline for one beacon."""
 
     body: bytes

@@ -6,13 +6,12 @@ a User-Agent or a cookie value: the visitor and the visit are keyed hashes.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from typing import NamedTuple
 
 import orjson
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     site: str
     ts: int  # seconds since the epoch, UTC
     type: str
@@ -37,16 +36,19 @@ class Row:
     consent: str
 
 
-COLUMNS: tuple[str, ...] = tuple(column.name for column in fields(Row))
+COLUMNS: tuple[str, ...] = Row._fields
+
+
+ROWS_FORMAT = "JSONCompactEachRow"  # how ClickHouse reads a batch of encoded rows, one per line
 
 
 def encode_row(row: Row) -> bytes:
-    """The spool's record payload: the row's values in column order."""
-    return orjson.dumps(astuple(row))
+    """The spool's record payload: the row's values in column order, as a JSON array."""
+    return orjson.dumps(tuple(row))
 
 
 def decode_row(payload: bytes) -> tuple[object, ...]:
-    """A spooled payload back to the values to insert, in ``COLUMNS`` order."""
+    """A spooled payload back to its values, in ``COLUMNS`` order; ValueError if it is not a row."""
     values = orjson.loads(payload)
     if not isinstance(values, list) or len(values) != len(COLUMNS):
         raise ValueError(f"spool record is not a list of {len(COLUMNS)} values")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import functools
 import hashlib
 import hmac
 import secrets
 import struct
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 COOKIE_LIFETIME_MONTHS = 13
 VISIT_TIMEOUT_SECONDS = 30 * 60
@@ -31,8 +32,7 @@ _MAC_BYTES = 16
 MAX_STATE_LENGTH = 128
 
 
-@dataclass(frozen=True, slots=True)
-class VisitorState:
+class VisitorState(NamedTuple):
     visitor_id: bytes
     created: int
     visit_start: int
@@ -56,6 +56,13 @@ class VisitorState:
 
 
 def add_months(timestamp: int, months: int) -> int:
+    """The same UTC time of day, ``months`` calendar months later (the day clamped to the month)."""
+    day_start = timestamp - timestamp % SECONDS_PER_DAY
+    return _add_months_to_day(day_start, months) + (timestamp - day_start)
+
+
+@functools.lru_cache(maxsize=1024)
+def _add_months_to_day(timestamp: int, months: int) -> int:
     moment = datetime.fromtimestamp(timestamp, UTC)
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
@@ -63,8 +70,7 @@ def add_months(timestamp: int, months: int) -> int:
     return int(moment.replace(year=year, month=month, day=day).timestamp())
 
 
-@dataclass(frozen=True, slots=True)
-class VisitStep:
+class VisitStep(NamedTuple):
     """One event's place in its visit: what the event row stores besides the state's fields."""
 
     state: VisitorState
@@ -99,8 +105,7 @@ def step_visit(state: VisitorState | None, now: int, page: int | None) -> VisitS
     if state is None or now >= state.expires:
         return _first_event(new_visitor(now), page)
     if now - state.last_seen > VISIT_TIMEOUT_SECONDS:
-        renewed = replace(
-            state,
+        renewed = state._replace(
             visit_start=now,
             last_seen=now,
             visit_number=state.visit_number + 1,
@@ -110,8 +115,7 @@ def step_visit(state: VisitorState | None, now: int, page: int | None) -> VisitS
             last_page=0,
         )
         return _first_event(renewed, page)
-    moved = replace(
-        state,
+    moved = state._replace(
         last_seen=max(state.last_seen, now),
         visit_events=min(state.visit_events + 1, _COUNTER_MAX),
     )
@@ -119,14 +123,14 @@ def step_visit(state: VisitorState | None, now: int, page: int | None) -> VisitS
     if page is None:
         return VisitStep(moved, since_previous, 0, 0)
     pageviews = min(state.visit_pageviews + 1, _COUNTER_MAX)
-    moved = replace(moved, visit_pageviews=pageviews, last_page=page)
+    moved = moved._replace(visit_pageviews=pageviews, last_page=page)
     return VisitStep(moved, since_previous, pageviews, state.last_page)
 
 
 def _first_event(state: VisitorState, page: int | None) -> VisitStep:
     if page is None:
         return VisitStep(state, 0, 0, 0)
-    return VisitStep(replace(state, visit_pageviews=1, last_page=page), 0, 1, 0)
+    return VisitStep(state._replace(visit_pageviews=1, last_page=page), 0, 1, 0)
 
 
 class StateSigner:
@@ -137,18 +141,7 @@ class StateSigner:
         self._hash_key = hashlib.blake2b(secret, person=b"audience-hash").digest()
 
     def sign(self, state: VisitorState) -> str:
-        payload = _LAYOUT.pack(
-            STATE_VERSION,
-            state.visitor_id,
-            state.created,
-            state.visit_start,
-            state.last_seen,
-            state.visit_number,
-            state.previous_visit_start,
-            state.visit_events,
-            state.visit_pageviews,
-            state.last_page,
-        )
+        payload = _LAYOUT.pack(STATE_VERSION, *state)  # the fields in their declared order
         mac = hmac.digest(self._sign_key, payload, "sha256")[:_MAC_BYTES]
         return base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode()
 

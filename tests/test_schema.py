@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.rows import COLUMNS, Row
+from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
 from collector.store import Store, schema_files
 
@@ -80,12 +80,12 @@ def test_changing_the_retention_updates_the_ttl(store: Store) -> None:
     assert store.migrate(13) == []
 
 
-def row(ts: int, path: str) -> tuple[object, ...]:
+def row(ts: int, path: str) -> bytes:
     values = Row(
         "example.com", ts, "pageview", path, 1, 2, 1, 0, 0, ts, 1, 0, 1, 0, "", "", "", "", "",
         "", "desktop", "manual",
     )  # fmt: skip
-    return tuple(getattr(values, column) for column in COLUMNS)
+    return encode_row(values)
 
 
 def test_no_row_outlives_the_retention(store: Store) -> None:

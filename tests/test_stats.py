@@ -24,7 +24,7 @@ from collector.geodb import write_city_db, write_isp_db
 from collector.metrics import Metrics
 from collector.pipeline import Accepted, Incoming, Pipeline
 from collector.ratelimit import RateLimiter
-from collector.rows import COLUMNS
+from collector.rows import COLUMNS, encode_row
 from collector.sites import Site, SiteRegistry
 from collector.store import Store
 from collector.traffic import VisitorModel, networks
@@ -69,7 +69,7 @@ def feed(store: Store, folder: Path) -> None:
         )
         if isinstance(outcome, Accepted):
             tokens[event.visitor] = pipeline.signer.sign(outcome.state)
-            rows.append(tuple(getattr(outcome.row, column) for column in COLUMNS))
+            rows.append(encode_row(outcome.row))
     for index in range(0, len(rows), 1000):
         store.insert_events(rows[index : index + 1000], f"stats-test-{index}")
 
