@@ -92,7 +92,9 @@ class EventEndpoint:
             return
         self.metrics.accepted += 1
         state = self._state_headers(outcome, scope, peer, headers, incoming.cookie_state)
-        await _answer(send, 202, {"status": "accepted"}, cors + state)
+        # Accepted: 202 and no body. A body costs uvicorn a second socket write per answer, which
+        # halves the requests a process can serve (loadtests/throughput.py shows it).
+        await _answer(send, 202, None, cors + state)
 
     def _state_headers(
         self,
@@ -147,10 +149,11 @@ async def _answer(
 ) -> None:
     body = b"" if payload is None else orjson.dumps(payload)
     response_headers = [
-        (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         *headers,
     ]
+    if body:
+        response_headers.append((b"content-type", b"application/json"))
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})

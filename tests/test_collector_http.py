@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -47,7 +46,7 @@ def test_consented_pageview_is_stored_with_its_enrichment(
 ) -> None:
     response = send(client, ip=LYON_ORANGE)
     assert response.status_code == 202, response.text
-    assert response.json() == {"status": "accepted"}
+    assert response.content == b""  # accepted: nothing to say beyond the status
     [row] = live.wait_stored(1)
     assert row["site"] == "example.com"
     assert row["type"] == "pageview"
@@ -192,8 +191,7 @@ def test_return_after_thirty_minutes_starts_visit_two(
     assert state is not None
     three_days = 3 * 86_400 + 3600
     # The browser comes back: the state it holds is the one from a visit three days ago.
-    earlier = replace(
-        state,
+    earlier = state._replace(
         created=state.created - three_days,
         visit_start=state.visit_start - three_days,
         last_seen=state.last_seen - three_days,
