@@ -1,0 +1,438 @@
+"""Maximum throughput of the collector, as a ratio to a bare uvicorn app measured in the same run.
+
+    python -m loadtests.throughput --seconds 10 --rounds 3 --connections 50
+
+Three servers run side by side on 127.0.0.1: the bare ASGI app of ``loadtests.bare`` (read the
+body, answer 204), ``audience serve`` with one process (HTTP, pipeline, durable spool and the
+writer into the embedded ClickHouse), and ``audience serve --workers 2``. wrk (one thread,
+keep-alive connections) sends the same realistic beacons to each in turn, round after round, so
+the machine's noise hits all three alike. Before each collector run the previous run's spool is
+drained, and the drain time after a run counts against the collector: its "stored/s" is the
+events stored divided by the time from the run's start until the spool was empty again.
+
+Afterwards the collectors are stopped and their stores opened: the rows stored must equal the
+events the collectors accepted, and every 202 wrk counted.
+
+With ``--profile DIR``, py-spy samples the one-process collector during its runs and the summary
+of where the time goes (own time by function, and time under each pipeline step) is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from collector.geodb import write_city_db, write_isp_db
+from collector.settings import Settings
+from collector.sites import Site
+from collector.store import Store
+from collector.traffic import USER_AGENTS, networks
+from loadtests import profile
+
+SITE = "bench.example"
+PAGES = ("/", "/pricing", "/blog/ssr", "/blog/consent", "/docs/install", "/docs/api", "/about")
+DISTINCT_REQUESTS = 2_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measure:
+    """One wrk run against one server."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    statuses: dict[str, int]
+    socket_errors: int
+    cpu_seconds: float
+    drain_seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def accepted(self) -> int:
+        return self.statuses.get("202", 0)
+
+    @property
+    def stored_per_second(self) -> float:
+        return self.accepted / (self.seconds + self.drain_seconds)
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    ready_path: str
+    port: int
+    spool: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    measures: list[Measure] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def prepared_collector_env(data_dir: Path) -> dict[str, str]:
+    """A fresh data directory with GeoIP databases and the benchmark site registered."""
+    geoip = data_dir / "geoip"
+    geoip.mkdir(parents=True)
+    plan = networks()
+    city = write_city_db(geoip / "city.mmdb", {n: (c, k) for n, (c, k, _) in plan.items()})
+    isp = write_isp_db(geoip / "isp.mmdb", {n: op for n, (_, _, op) in plan.items()})
+    env = {
+        "AUDIENCE_DATA_DIR": str(data_dir),
+        "AUDIENCE_GEOIP_CITY": str(city),
+        "AUDIENCE_GEOIP_OPERATOR": str(isp),
+        "AUDIENCE_TRUSTED_PROXIES": "127.0.0.1/32",
+        "AUDIENCE_RATE_LIMIT": "0",
+        "AUDIENCE_LOG_LEVEL": "warning",
+    }
+    settings = Settings.from_environ(env)
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    try:
+        store.save_site(Site(SITE, origins=(f"https://{SITE}",)))
+    finally:
+        store.close()
+    return env
+
+
+def beacon_requests(count: int, seed: int = 7) -> list[tuple[dict[str, str], str]]:
+    """(headers, body) of realistic first beacons: browsers, cities, operators, pages."""
+    chooser = random.Random(seed)
+    agents = [agent for agent, _ in USER_AGENTS]
+    weights = [weight for _, weight in USER_AGENTS]
+    blocks = list(networks())
+    requests = []
+    for _ in range(count):
+        block = ipaddress.ip_network(chooser.choice(blocks))
+        address = str(block[chooser.randrange(1, block.num_addresses - 1)])
+        engagement = chooser.random() < 0.3
+        body = {
+            "site": SITE,
+            "type": "engagement" if engagement else "pageview",
+            "url": f"https://{SITE}{chooser.choice(PAGES)}?utm_source=bench",
+            "consent": "manual",
+        } | ({"engaged_ms": chooser.randrange(500, 90_000)} if engagement else {})
+        headers = {
+            "Content-Type": "text/plain;charset=UTF-8",
+            "Origin": f"https://{SITE}",
+            "User-Agent": chooser.choices(agents, weights)[0],
+            "X-Forwarded-For": address,
+        }
+        requests.append((headers, json.dumps(body, separators=(",", ":"))))
+    return requests
+
+
+def wrk_script(requests: list[tuple[dict[str, str], str]]) -> str:
+    """A wrk Lua script cycling over ``requests``, counting statuses, printing JSON at the end."""
+
+    def lua(text: str) -> str:
+        return json.dumps(text)  # a JSON string is a valid Lua string literal here (ASCII)
+
+    entries = []
+    for headers, body in requests:
+        pairs = ", ".join(f"[{lua(k)}] = {lua(v)}" for k, v in headers.items())
+        entries.append(f"{{ {{ {pairs} }}, {lua(body)} }}")
+    return "local sources = {\n" + ",\n".join(entries) + "\n}\n" + _WRK_LOGIC
+
+
+_WRK_LOGIC = """
+local prepared, next_index = {}, 0
+statuses = {}
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for i, source in ipairs(sources) do
+    prepared[i] = wrk.format("POST", "/api/event", source[1], source[2])
+  end
+  next_index = math.random(#prepared)
+end
+
+function request()
+  next_index = next_index % #prepared + 1
+  return prepared[next_index]
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local counted = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("statuses")) do
+      counted[tostring(status)] = (counted[tostring(status)] or 0) + n
+    end
+  end
+  local parts = {}
+  for status, n in pairs(counted) do
+    table.insert(parts, string.format('"%s": %d', status, n))
+  end
+  local errors = summary.errors
+  io.write(string.format(
+    'WRK-RESULT {"requests": %d, "micros": %d, "p50": %d, "p99": %d, "socket_errors": %d, '
+    .. '"statuses": {%s}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ", ")))
+end
+"""
+
+
+def cpu_seconds(root_pid: int) -> float:
+    """User + system CPU time of a process and its descendants (from /proc)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    family, frontier = {root_pid}, [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        family.update(children)
+        frontier += children
+    return sum(times.get(pid, 0.0) for pid in family)
+
+
+@contextmanager
+def running(server: Server, log_dir: Path) -> Iterator[Server]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCE_")} | server.env
+    with (log_dir / f"{server.name}.log").open("ab") as log:
+        server.process = subprocess.Popen(
+            server.command, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_ready(server)
+            yield server
+        finally:
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(120)
+
+
+def wait_ready(server: Server, timeout: float = 120) -> None:
+    assert server.process is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.name} exited at start (see its log)")
+        try:
+            if httpx.get(server.url + server.ready_path, timeout=1).status_code < 300:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{server.name} was not ready after {timeout:.0f} s")
+
+
+def wait_drained(server: Server, timeout: float = 300) -> float:
+    """Seconds until the collector's spool holds nothing but empty open segments."""
+    if server.spool is None:
+        return 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        pending = [
+            path
+            for path in server.spool.rglob("*")
+            if path.suffix == ".seg" or (path.suffix == ".open" and path.stat().st_size > 0)
+        ]
+        if not pending:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise SystemExit(f"{server.name}: the spool did not drain in {timeout:.0f} s")
+
+
+def run_wrk(server: Server, script: Path, seconds: float, connections: int) -> Measure:
+    assert server.process is not None
+    cpu_before = cpu_seconds(server.process.pid)
+    output = subprocess.run(
+        [
+            "wrk", "--threads", "1", "--connections", str(connections),
+            "--duration", f"{seconds:g}s", "--timeout", "5s", "--script", str(script),
+            server.url + "/api/event",
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    line = next(line for line in output.splitlines() if line.startswith("WRK-RESULT "))
+    result = json.loads(line.removeprefix("WRK-RESULT "))
+    return Measure(
+        requests=result["requests"],
+        seconds=result["micros"] / 1e6,
+        p50_ms=result["p50"] / 1000,
+        p99_ms=result["p99"] / 1000,
+        statuses=result["statuses"],
+        socket_errors=result["socket_errors"],
+        cpu_seconds=cpu,
+    )
+
+
+def stored_rows(env: dict[str, str]) -> int:
+    settings = Settings.from_environ(env)
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        rows = store.query_dicts("SELECT count() AS n FROM audience.events")
+    finally:
+        store.close()
+    return int(rows[0]["n"])
+
+
+def accepted_total(server: Server) -> int | None:
+    """The collector's own count of 202s, when one process answers them all."""
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    for line in text.splitlines():
+        if line.startswith("audience_events_accepted_total "):
+            return int(float(line.split()[1]))
+    return None
+
+
+def summary_line(server: Server, baseline: float) -> str:
+    measures = server.measures
+    rate = statistics.median(m.per_second for m in measures)
+    stored = statistics.median(m.stored_per_second for m in measures) if server.spool else rate
+    p50 = statistics.median(m.p50_ms for m in measures)
+    p99 = max(m.p99_ms for m in measures)
+    cpu_us = sum(m.cpu_seconds for m in measures) / sum(m.requests for m in measures) * 1e6
+    statuses: dict[str, int] = {}
+    for measure in measures:
+        for status, count in measure.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    return (
+        f"{server.name:<22} {rate:>9,.0f} req/s  {stored:>9,.0f} stored/s  "
+        f"ratio {stored / baseline:>5.2f}  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms  "
+        f"CPU {cpu_us:6.0f} µs/request  statuses {statuses}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=2, help="the multi-process collector's N")
+    parser.add_argument("--profile", type=Path, help="py-spy the one-process collector into DIR")
+    arguments = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="audience-throughput-"))
+    script = work / "beacons.lua"
+    script.write_text(wrk_script(beacon_requests(DISTINCT_REQUESTS)))
+    serve = [sys.executable, "-m", "collector.cli", "serve", "--port"]
+    ports = [free_port() for _ in range(3)]
+    single = Server(
+        "collector (1 process)",
+        [*serve, str(ports[0])],
+        prepared_collector_env(work / "single"),
+        "/readyz",
+        ports[0],
+        spool=work / "single" / "spool",
+    )
+    multi = Server(
+        f"collector (--workers {arguments.workers})",
+        [*serve, str(ports[1]), "--workers", str(arguments.workers)],
+        prepared_collector_env(work / "multi"),
+        "/readyz",
+        ports[1],
+        spool=work / "multi" / "spool",
+    )
+    bare = Server(
+        "bare uvicorn 204",
+        [sys.executable, "-m", "uvicorn", "loadtests.bare:app", "--port", str(ports[2]),
+         "--no-access-log", "--lifespan", "off", "--log-level", "warning"],
+        {},
+        "/",
+        ports[2],
+    )  # fmt: skip
+    print(f"work directory: {work}", flush=True)
+    with ExitStack() as stack:
+        for server in (bare, single, multi):
+            stack.enter_context(running(server, work))
+        sampler = None
+        if arguments.profile:
+            assert single.process is not None
+            sampler = profile.Sampler(single.process.pid, arguments.profile)
+        for round_number in range(1, arguments.rounds + 1):
+            for server in (bare, single, multi):
+                wait_drained(server)
+                started = time.monotonic()
+                if sampler and server is single:
+                    sampler.start()
+                measure = run_wrk(server, script, arguments.seconds, arguments.connections)
+                if sampler and server is single:
+                    sampler.stop()
+                measure.drain_seconds = wait_drained(server) if server.spool else 0.0
+                server.measures.append(measure)
+                print(
+                    f"round {round_number} {server.name:<22} {measure.per_second:>9,.0f} req/s "
+                    f"p99 {measure.p99_ms:6.2f} ms drain {measure.drain_seconds:4.1f} s "
+                    f"({time.monotonic() - started:.0f} s)",
+                    flush=True,
+                )
+        single_accepted = accepted_total(single)
+    baseline = statistics.median(m.per_second for m in bare.measures)
+    print()
+    for server in (bare, single, multi):
+        print(summary_line(server, baseline))
+    single_stored, multi_stored = stored_rows(single.env), stored_rows(multi.env)
+    single_202 = sum(m.accepted for m in single.measures)
+    multi_202 = sum(m.accepted for m in multi.measures)
+    single_rate = statistics.median(m.stored_per_second for m in single.measures)
+    multi_rate = statistics.median(m.stored_per_second for m in multi.measures)
+    print(
+        f"\n1 process: {single_202:,} answers 202 counted by wrk, {single_accepted:,} accepted "
+        f"by the collector, {single_stored:,} rows stored"
+        f"\n--workers {arguments.workers}: {multi_202:,} answers 202 counted by wrk, "
+        f"{multi_stored:,} rows stored (wrk does not wait for the answers in flight when it stops)"
+        f"\nstored/s of --workers {arguments.workers} over 1 process: "
+        f"{multi_rate / single_rate:.2f}"
+    )
+    if sampler:
+        print("\n" + sampler.summary())
+    lost = single_accepted is None or single_stored != single_accepted
+    if lost or single_202 > single_stored or multi_202 > multi_stored:
+        raise SystemExit("stored rows do not match the accepted events")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
