@@ -130,6 +130,7 @@ async def _start(runtime: Runtime) -> None:
         batch_rows=settings.batch_rows,
         flush_interval=settings.flush_interval,
         on_sealed=writer.wake.set if writer else None,
+        on_commit=runtime.metrics.spool_committed,
     )
     await runtime.spool.start()
     runtime.tasks.append(loop.create_task(_reload_sites(runtime)))

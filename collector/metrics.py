@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 BATCH_SIZE_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000)
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
+COMMIT_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5)
+COMMIT_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 class Histogram:
@@ -35,6 +37,8 @@ class Metrics:
         self.spool_damaged_records = 0
         self.batch_rows = Histogram(BATCH_SIZE_BUCKETS)
         self.batch_seconds = Histogram(LATENCY_BUCKETS)
+        self.commit_seconds = Histogram(COMMIT_BUCKETS)
+        self.commit_records = Histogram(COMMIT_SIZE_BUCKETS)
         self.gauges: dict[str, Callable[[], float]] = {}
 
     def drop(self, reason: str) -> None:
@@ -48,6 +52,12 @@ class Metrics:
             self.stored_rows += rows
             self.batch_rows.observe(rows)
             self.batch_seconds.observe(seconds)
+
+    def spool_committed(self, records: int, seconds: float) -> None:
+        """One group commit of the spool: ``records`` appends made durable by one fdatasync."""
+        with self._lock:
+            self.commit_records.observe(records)
+            self.commit_seconds.observe(seconds)
 
     def render(self) -> str:
         lines: list[str] = []
@@ -70,6 +80,8 @@ class Metrics:
         with self._lock:
             _histogram(lines, "audience_batch_rows", self.batch_rows)
             _histogram(lines, "audience_batch_seconds", self.batch_seconds)
+            _histogram(lines, "audience_spool_commit_records", self.commit_records)
+            _histogram(lines, "audience_spool_commit_seconds", self.commit_seconds)
         return "\n".join(lines) + "\n"
 
 

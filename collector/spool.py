@@ -20,10 +20,10 @@ import logging
 import os
 import secrets
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +112,13 @@ def disk_usage(root: Path) -> int:
 
 
 class SpoolProducer:
-    """This process's appender: group commit on an I/O thread, sealing on size and age."""
+    """This process's appender: group commit on its own I/O thread, sealing on size and age.
+
+    The event loop queues records; the I/O thread takes whatever is queued, writes and fdatasyncs
+    it, and hands the outcome back to the loop, then takes the next batch at once: a commit never
+    waits for the loop to get round to starting it. The thread alone touches the segment files;
+    the loop alone settles futures and keeps the usage figures, in the order the thread posts them.
+    """
 
     def __init__(
         self,
@@ -122,12 +128,14 @@ class SpoolProducer:
         batch_rows: int,
         flush_interval: float,
         on_sealed: Callable[[], None] | None = None,
+        on_commit: Callable[[int, float], None] | None = None,
     ) -> None:
         self.root = root
         self.quota_bytes = quota_bytes
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
         self._on_sealed = on_sealed
+        self._on_commit = on_commit  # (records, seconds) of each write + fdatasync
         root.mkdir(parents=True, exist_ok=True)
         self.name = f"p{os.getpid()}-{secrets.token_hex(4)}"
         # Made under a hidden name and renamed once locked, so the writer never sees it unlocked.
@@ -139,17 +147,19 @@ class SpoolProducer:
         self.directory = root / self.name
         hidden.rename(self.directory)
         _fsync_directory(root)
-        self._io = ThreadPoolExecutor(1, thread_name_prefix="spool-io")
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
-        self._pending_bytes = 0
-        self._flusher: asyncio.Task[None] | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        self._queue = threading.Condition()
+        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []  # guarded by _queue
+        self._closing = False  # guarded by _queue
+        self._pending_bytes = 0  # loop only
+        self._usage = disk_usage(root)  # loop only
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="spool-io", daemon=True)
+        # I/O thread only:
         self._fd: int | None = None
         self._seq = 0
         self._size = 0
         self._rows = 0
         self._opened_at = 0.0
-        self._usage = disk_usage(root)
 
     @property
     def usage_bytes(self) -> int:
@@ -160,46 +170,100 @@ class SpoolProducer:
         room = self.quota_bytes - self.usage_bytes
         return os.access(self.directory, os.W_OK) and room >= MAX_ROW_BYTES
 
+    async def start(self) -> None:
+        """Start the I/O thread now (the first append would, otherwise) and its sealing ticks."""
+        self._begin()
+
+    def _begin(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._thread.start()
+
     async def append(self, payload: bytes) -> None:
         """Return once ``payload`` is on disk; raise SpoolFull or SpoolUnavailable otherwise."""
         record = frame(payload)
         if self.usage_bytes + len(record) > self.quota_bytes:
             raise SpoolFull(f"spool quota of {self.quota_bytes} bytes reached")
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._pending.append((record, done))
+        self._begin()
+        assert self._loop is not None
+        done: asyncio.Future[None] = self._loop.create_future()
+        with self._queue:
+            if self._closing:
+                raise SpoolUnavailable("the spool is closing")
+            self._pending.append((record, done))
+            self._queue.notify()
         self._pending_bytes += len(record)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
         # A cancelled wait (the client went away) cancels only ``done``: the record stays in its
-        # batch, and the flush skips futures that are already done.
+        # batch, and settling skips futures that are already done.
         await done
 
-    async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._pending:
-            batch, self._pending = self._pending, []
-            data = b"".join(record for record, _ in batch)
-            try:
-                await loop.run_in_executor(self._io, self._write, data, len(batch))
-            except OSError as error:
-                log.error("spool write failed: %s", error.strerror or error)
-                outcome: BaseException | None = SpoolUnavailable(f"spool write failed: {error}")
+    async def close(self) -> None:
+        """Finish in-flight appends, seal the open segment and give the directory up."""
+        with self._queue:
+            self._closing = True
+            self._queue.notify()
+        if self._thread.is_alive():
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        os.close(self._lock_fd)
+
+    # On the loop, in the order the I/O thread posted them.
+
+    def _settle(self, batch: list[tuple[bytes, asyncio.Future[None]]], size: int,
+                error: OSError | None, seconds: float) -> None:  # fmt: skip
+        self._pending_bytes -= size
+        if error is None:
+            self._usage += size
+            if self._on_commit is not None:
+                self._on_commit(len(batch), seconds)
+        for _, done in batch:
+            if done.done():
+                continue
+            if error is None:
+                done.set_result(None)
             else:
-                outcome = None
-            finally:
-                self._pending_bytes -= len(data)
-            self._usage += len(data) if outcome is None else 0
-            for _, done in batch:
-                if done.done():
-                    continue
-                if outcome is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(outcome)
+                done.set_exception(SpoolUnavailable(f"spool write failed: {error}"))
+
+    def _set_usage(self, usage: int) -> None:
+        self._usage = usage
+
+    # On the I/O thread.
+
+    def _run(self) -> None:
+        tick = min(self.flush_interval, 0.5)
+        next_tick = time.monotonic() + tick
+        while True:
+            with self._queue:
+                if not self._pending and not self._closing:
+                    self._queue.wait(max(0.0, next_tick - time.monotonic()))
+                batch, self._pending = self._pending, []
+                closing = self._closing
+            if batch:
+                self._commit(batch)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick
+                self._seal_if_due()
+            if closing and not batch:
+                self._guarded(self._seal)
+                return
+
+    def _post(self, callback: Callable[..., None], *arguments: object) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            self._loop.call_soon_threadsafe(callback, *arguments)
+
+    def _commit(self, batch: list[tuple[bytes, asyncio.Future[None]]]) -> None:
+        data = b"".join(record for record, _ in batch)
+        started = time.perf_counter()
+        try:
+            self._write(data, len(batch))
+        except OSError as error:
+            log.error("spool write failed: %s", error.strerror or error)
+            self._post(self._settle, batch, len(data), error, 0.0)
+        else:
+            self._post(self._settle, batch, len(data), None, time.perf_counter() - started)
 
     def _write(self, data: bytes, rows: int) -> None:
-        """On the I/O thread: append and fdatasync, or leave the segment as it was and raise."""
+        """Append and fdatasync, or leave the segment as it was and raise."""
         if self._fd is None:
             path = self.directory / f"{self._seq:010d}{OPEN_SUFFIX}"
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
@@ -213,12 +277,29 @@ class SpoolProducer:
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._size)
-            self._seal()
+            self._guarded(self._seal)
             raise
         self._size += len(data)
         self._rows += rows
         if self._rows >= self.batch_rows:
-            self._seal()
+            self._guarded(self._seal)
+
+    def _seal_if_due(self) -> None:
+        """Seal the open segment if it is old enough, and post the spool's disk usage."""
+        if self._fd is not None and time.monotonic() - self._opened_at >= self.flush_interval:
+            self._guarded(self._seal)
+        try:
+            # Posted after the settles of the writes the scan already sees: counted once.
+            self._post(self._set_usage, disk_usage(self.root))
+        except OSError as error:
+            log.error("spool usage scan failed: %s", error.strerror or error)
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        """Run a sealing step; a failure is logged and the next tick tries again."""
+        try:
+            action()
+        except OSError as error:
+            log.error("spool sealing failed: %s", error.strerror or error)
 
     def _seal(self) -> None:
         if self._fd is None:
@@ -234,38 +315,6 @@ class SpoolProducer:
         opened.rename(self.directory / f"{name}{SEALED_SUFFIX}")
         if self._on_sealed is not None:
             self._on_sealed()
-
-    def _seal_if_due(self) -> int:
-        """On the I/O thread: seal the open segment if it is old enough; the spool's disk usage."""
-        if self._fd is not None and time.monotonic() - self._opened_at >= self.flush_interval:
-            self._seal()
-        return disk_usage(self.root)
-
-    async def start(self) -> None:
-        self._ticker = asyncio.get_running_loop().create_task(self._tick())
-
-    async def _tick(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(min(self.flush_interval, 0.5))
-            try:
-                # Assigned on the loop, after the writes that ran before the scan were counted
-                # by their flushes: the I/O thread runs in order and so do the callbacks.
-                self._usage = await loop.run_in_executor(self._io, self._seal_if_due)
-            except OSError as error:  # the next tick tries again; appends report their own errors
-                log.error("spool sealing failed: %s", error.strerror or error)
-
-    async def close(self) -> None:
-        """Finish in-flight appends, seal the open segment and give the directory up."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-        if self._flusher is not None:
-            await self._flusher
-        await asyncio.get_running_loop().run_in_executor(self._io, self._seal)
-        self._io.shutdown(wait=True)
-        os.close(self._lock_fd)
 
 
 @dataclass(frozen=True)
