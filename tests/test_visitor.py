@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -344,3 +346,19 @@ def test_visit_counts_survive_signing() -> None:
     signer = StateSigner(b"k" * 32)
     state = step_visit(new_visitor(START), START + 5, page_hash("/a")).state
     assert signer.verify(signer.sign(state)) == state
+
+
+def test_a_forked_child_never_reuses_the_parents_visitor_ids() -> None:
+    new_visitor(START)  # the parent has a pool of random bytes in hand
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about forking a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        os.write(writer, new_visitor(START).visitor_id)
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(reader, 16)
+    os.close(reader)
+    os.close(writer)
+    assert from_child != new_visitor(START).visitor_id
