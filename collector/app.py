@@ -1,8 +1,12 @@
 """create_app(settings) -> the collector's ASGI app: routes, lifespan, and the hot path in front.
 
-``role`` says what this process does: ``all`` (HTTP and the store: the default, and the only
-choice for one process), ``http`` (HTTP workers of ``--workers N``: they spool, and a separate
-store owner drains their spools).
+``role`` says what this process does:
+- ``all``: HTTP and the store, the default, and the only choice for one process;
+- ``http``: a worker of ``--workers N``. It answers beacons into its spool, which the store owner
+  drains. For the dashboards it opens a connection of its own to a ClickHouse server; on the
+  embedded store, which only the owner may open, it forwards those requests to the owner;
+- ``owner``: the dashboards, the metrics and the health checks of the store owner, which serves
+  them to its workers on a Unix socket (``collector.forward``).
 """
 
 from __future__ import annotations
@@ -10,32 +14,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from collector import agent, views
+from collector.forward import ASGIApp, ToStoreOwner, owner_socket
 from collector.geo import GeoLocator
 from collector.ingest import EventEndpoint, Receive, Scope, Send
-from collector.metrics import Metrics
+from collector.metrics import SNAPSHOT_SECONDS, Metrics, SharedMetrics
 from collector.pipeline import Pipeline
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer, SpoolProducer
-from collector.store import Store, StoreError
+from collector.store import Store, StoreError, is_embedded
 from collector.visitor import StateSigner
 from collector.writer import Writer
 from dashboards.app import create_dashboards
 
 log = logging.getLogger("audience.app")
 
-Role = Literal["all", "http"]
+Role = Literal["all", "http", "owner"]
 SITES_RELOAD_SECONDS = 5.0
 SITES_SNAPSHOT = "sites.json"
+OWNER_METRICS = "owner.json"
 
 
 @dataclass
@@ -49,6 +57,8 @@ class Runtime:
     store: Store | None = None
     writer: Writer | None = None
     spool: SpoolProducer | None = None
+    forward: ToStoreOwner | None = None
+    shared_metrics: SharedMetrics | None = None  # with --workers N: the sum of all processes
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -67,9 +77,18 @@ class CollectorApp:
             await self.web(scope, receive, send)
 
 
-def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
-    metrics = Metrics()
-    runtime = Runtime(settings, metrics, SiteRegistry(), role)
+def create_app(
+    settings: Settings,
+    role: Role = "all",
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+) -> CollectorApp:
+    """``store`` and ``metrics`` are the store owner's own, for ``role="owner"``."""
+    metrics = metrics or Metrics()
+    runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store)
+    if role != "all":
+        own = OWNER_METRICS if role == "owner" else f"worker-{os.getpid()}.json"
+        runtime.shared_metrics = SharedMetrics(metrics_directory(settings), own)
     pipeline = Pipeline(
         sites=runtime.sites,
         geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
@@ -99,13 +118,21 @@ def create_app(settings: Settings, role: Role = "all") -> CollectorApp:
             Route("/metrics", views.metrics),
             Route("/js/{name}", views.script),
             Route("/api/privacy/optout", views.optout, methods=["POST"]),
-            Mount("", app=create_dashboards(settings, runtime)),
+            Mount("", app=_dashboards(settings, runtime)),
         ],
         lifespan=lifespan,
     )
     web.state.runtime = runtime
     web.state.readiness = lambda: _readiness(runtime)
     return CollectorApp(runtime, endpoint, web)
+
+
+def _dashboards(settings: Settings, runtime: Runtime) -> ASGIApp:
+    """The dashboards, served here, or by the store owner when only it may open the store."""
+    if runtime.role == "http" and is_embedded(settings.clickhouse_url):
+        runtime.forward = ToStoreOwner(owner_socket(settings.data_dir))
+        return runtime.forward
+    return create_dashboards(settings, runtime)
 
 
 async def _start(runtime: Runtime) -> None:
@@ -121,8 +148,14 @@ async def _start(runtime: Runtime) -> None:
         runtime.sites.save_snapshot(snapshot)
         runtime.writer = Writer(SpoolConsumer(settings.spool_dir), runtime.store, runtime.metrics)
         runtime.writer.start()
+    elif runtime.role == "owner":
+        assert runtime.store is not None, "the store owner hands its store to its app"
+        runtime.sites.replace(runtime.store.sites())
+        return  # it serves no beacons: no spool
     else:
         runtime.sites.load_snapshot(snapshot)
+        if not is_embedded(settings.clickhouse_url):  # a server takes many connections
+            runtime.store = await loop.run_in_executor(None, Store.connect, settings.clickhouse_url)
     writer = runtime.writer
     runtime.spool = SpoolProducer(
         settings.spool_dir,
@@ -134,6 +167,18 @@ async def _start(runtime: Runtime) -> None:
     )
     await runtime.spool.start()
     runtime.tasks.append(loop.create_task(_reload_sites(runtime)))
+    if runtime.shared_metrics is not None:
+        runtime.tasks.append(loop.create_task(_publish_metrics(runtime, runtime.shared_metrics)))
+
+
+async def _publish_metrics(runtime: Runtime, shared: SharedMetrics) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(SNAPSHOT_SECONDS)
+        try:
+            await loop.run_in_executor(None, shared.publish, runtime.metrics)
+        except OSError as error:
+            log.warning("could not share this worker's metrics: %s", error)
 
 
 async def _reload_sites(runtime: Runtime) -> None:
@@ -151,24 +196,37 @@ async def _reload_sites(runtime: Runtime) -> None:
             log.warning("could not reload the sites, keeping the known ones: %s", error)
 
 
+def metrics_directory(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "metrics"
+
+
 async def _stop(runtime: Runtime) -> None:
     for task in runtime.tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    if runtime.shared_metrics is not None and runtime.role == "http":
+        with contextlib.suppress(OSError):  # its last figures stay in the sum
+            runtime.shared_metrics.publish(runtime.metrics)
     if runtime.spool is not None:
         await runtime.spool.close()
         runtime.spool = None
     loop = asyncio.get_running_loop()
     if runtime.writer is not None:
         await loop.run_in_executor(None, runtime.writer.stop)
-    if runtime.store is not None:
+    if runtime.forward is not None:
+        await runtime.forward.aclose()
+    if runtime.store is not None and runtime.role != "owner":  # the owner closes its own
         await loop.run_in_executor(None, runtime.store.close)
 
 
 def _readiness(runtime: Runtime) -> dict[str, bool]:
-    checks = {"spool": runtime.spool is not None and runtime.spool.writable()}
-    if runtime.role == "all":
+    checks: dict[str, bool] = {}
+    if runtime.role != "owner":
+        checks["spool"] = runtime.spool is not None and runtime.spool.writable()
+    if runtime.role == "owner":
+        checks["store"] = bool(runtime.store and runtime.store.ping())
+    elif runtime.role == "all":
         checks["store"] = bool(
             runtime.store
             and runtime.writer

@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from collector import logs
-from collector.app import SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app
+from collector.app import (
+    OWNER_METRICS,
+    SITES_RELOAD_SECONDS,
+    SITES_SNAPSHOT,
+    create_app,
+    metrics_directory,
+)
+from collector.forward import ClientScope, owner_socket
 from collector.geo import GeoLocator
-from collector.metrics import Metrics
+from collector.metrics import SNAPSHOT_SECONDS, Metrics, SharedMetrics
 from collector.settings import Settings, SettingsError
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer
-from collector.store import Store, StoreError
+from collector.store import Store, StoreError, is_embedded
 from collector.writer import Writer
 
 if TYPE_CHECKING:
@@ -55,7 +63,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
         if workers == 1:
             uvicorn.run(create_app(settings), **options)
         else:
-            owner = StoreOwner(settings)
+            owner = StoreOwner(settings, options["log_config"])
             owner.start()
             try:
                 uvicorn.run(
@@ -83,21 +91,34 @@ def _start_demo(settings: Settings) -> DemoTraffic:
 
 
 class StoreOwner:
-    """The parent of HTTP workers: the writer, and the sites snapshot the workers read."""
+    """The parent of HTTP workers: the writer, the sites snapshot the workers read, and on the
+    embedded store the dashboards and metrics the workers forward to its Unix socket."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, log_config: dict[str, Any]) -> None:
         self.settings = settings
         self.store = Store.open(settings.clickhouse_url, settings.retention_months)
         self.metrics = Metrics()
         self.writer = Writer(SpoolConsumer(settings.spool_dir), self.store, self.metrics)
         self.sites = SiteRegistry()
+        self.shared_metrics = SharedMetrics(metrics_directory(settings), OWNER_METRICS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_sites, name="audience-sites")
+        self.web: uvicorn.Server | None = None
+        if is_embedded(settings.clickhouse_url):
+            self.web = _owner_server(settings, self.store, self.metrics, log_config)
+        self._web_thread = threading.Thread(target=self._serve_web, name="audience-owner-web")
 
     def start(self) -> None:
+        self.shared_metrics.clear()
         self._publish_sites()
         self.writer.start()
         self._thread.start()
+        if self.web is not None:
+            self._web_thread.start()
+
+    def _serve_web(self) -> None:
+        assert self.web is not None
+        self.web.run()
 
     def _publish_sites(self) -> None:
         try:
@@ -107,11 +128,48 @@ class StoreOwner:
             log.warning("could not publish the sites, keeping the last snapshot: %s", error)
 
     def _refresh_sites(self) -> None:
-        while not self._stop.wait(SITES_RELOAD_SECONDS):
-            self._publish_sites()
+        """Every second the writer's metrics, every few seconds the sites."""
+        next_sites = time.monotonic() + SITES_RELOAD_SECONDS
+        while not self._stop.wait(SNAPSHOT_SECONDS):
+            self._publish_metrics()
+            if time.monotonic() >= next_sites:
+                next_sites = time.monotonic() + SITES_RELOAD_SECONDS
+                self._publish_sites()
+        self._publish_metrics()
+
+    def _publish_metrics(self) -> None:
+        try:
+            self.shared_metrics.publish(self.metrics)
+        except OSError as error:
+            log.warning("could not share the writer's metrics: %s", error)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        if self.web is not None and self._web_thread.is_alive():
+            self.web.should_exit = True
+            self._web_thread.join(GRACEFUL_SHUTDOWN_SECONDS + 5)
         self.writer.stop()
         self.store.close()
+
+
+def _owner_server(
+    settings: Settings, store: Store, metrics: Metrics, log_config: dict[str, Any]
+) -> uvicorn.Server:
+    """The owner's app on a Unix socket in a directory only this user may enter."""
+    socket_path = owner_socket(settings.data_dir)
+    socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    socket_path.parent.chmod(0o700)
+    socket_path.unlink(missing_ok=True)  # left by a process that was killed
+    app = ClientScope(create_app(settings, role="owner", store=store, metrics=metrics))
+    config = uvicorn.Config(
+        app,
+        uds=str(socket_path),
+        log_config=log_config,
+        access_log=False,
+        server_header=False,
+        ws="none",
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    return uvicorn.Server(config)

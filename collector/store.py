@@ -57,13 +57,13 @@ class Store:
 
     @classmethod
     def connect(cls, url: str) -> Store:
-        if url.startswith("chdb:") and _embedded_store_in_use(url):
+        if is_embedded(url) and _embedded_store_in_use(url):
             raise StoreError(
                 f"the embedded store {url} is in use by another process (a running "
                 "`audience serve`?): stop it first, or use a ClickHouse server"
             )
         try:
-            if url.startswith("chdb:"):
+            if is_embedded(url):
                 client = clickhouse_connect.get_client(dsn=url)
             else:
                 client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
@@ -205,6 +205,11 @@ class Store:
                 "x": int(deleted),
             },
         )
+
+
+def is_embedded(url: str) -> bool:
+    """The URL names the embedded engine, which one process at a time may open."""
+    return url.startswith("chdb:")
 
 
 def _embedded_store_in_use(url: str) -> bool:

@@ -1,4 +1,5 @@
-"""``audience serve --workers 2``: HTTP workers spool, the parent alone owns the store."""
+"""``audience serve --workers 2``: HTTP workers spool, the parent alone owns the store and serves
+the dashboards and metrics the workers forward to it."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import httpx
 
+from collector.forward import owner_socket
 from collector.settings import Settings
 from collector.sites import Site
+from collector.store import Store
+from dashboards.accounts import Accounts
 from tests.conftest import (
     CHROME,
     GeoFiles,
@@ -45,3 +49,71 @@ def test_two_workers_hand_their_events_to_one_writer(tmp_path: Path, geo_files: 
 
     rows = query_stopped_store(settings, "SELECT path FROM audience.events")
     assert sorted(row["path"] for row in rows) == sorted(f"/w/{i}" for i in range(60))
+
+
+def api_key(settings: Settings) -> str:
+    """An admin's API key, made before the server opens the embedded store."""
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    try:
+        accounts = Accounts(store, settings.secret_key)
+        accounts.add_user("ops@example.com", "a long enough password 1", "admin")
+        return accounts.create_key("ops@example.com", "workers test")[1]
+    finally:
+        store.close()
+
+
+def test_workers_forward_the_dashboards_and_metrics_to_the_store_owner(
+    tmp_path: Path, geo_files: GeoFiles
+) -> None:
+    env = environment(tmp_path / "data", geo_files, AUDIENCE_RATE_LIMIT="0")
+    settings = Settings.from_environ(env)
+    register(settings, Site("example.com"))
+    key = api_key(settings)
+    server = ServerProcess(env, tmp_path / "server.log", "--workers", "2")
+    server.wait_ready()
+    try:
+        for i in range(20):
+            response = httpx.post(
+                f"{server.url}/api/event",
+                json=beacon(url=f"/f/{i}"),
+                headers={"user-agent": CHROME, "connection": "close"},
+            )
+            assert response.status_code == 202
+        summary: dict[str, object] = {}
+        deadline = time.monotonic() + 30
+        while summary.get("pageviews") != 20 and time.monotonic() < deadline:
+            time.sleep(0.3)
+            # A new connection each time: every worker must reach the owner.
+            answer = httpx.get(
+                f"{server.url}/api/stats/example.com/summary?period=today",
+                headers={"authorization": f"Bearer {key}", "connection": "close"},
+            )
+            assert answer.status_code == 200, answer.text
+            summary = answer.json()["current"]
+        assert summary["pageviews"] == 20, summary
+        login = httpx.get(f"{server.url}/login", headers={"connection": "close"})
+        assert login.status_code == 200 and "<form" in login.text
+        assert "content-security-policy" in login.headers
+        refused = httpx.get(f"{server.url}/api/stats/example.com/summary")
+        assert refused.status_code == 401  # the owner checks the key, as one process does
+        # Any worker's /metrics adds up every process: 20 accepted (by two workers), 20 stored
+        # (by the owner), whichever worker answers.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            metrics = httpx.get(f"{server.url}/metrics", headers={"connection": "close"}).text
+            if "audience_rows_stored_total 20" in metrics:
+                break
+            time.sleep(0.3)
+        assert "audience_rows_stored_total 20" in metrics
+        assert "audience_events_accepted_total 20" in metrics
+    finally:
+        server.stop()
+
+
+def test_the_owner_socket_moves_to_the_temporary_directory_when_the_path_is_too_long() -> None:
+    short = Path("/srv/audience")
+    assert owner_socket(short) == short / "run" / "owner.sock"
+    deep = Path("/srv") / ("d" * 120)
+    moved = owner_socket(deep)
+    assert len(str(moved)) < 100 and moved == owner_socket(deep)  # the same for every process
+    assert moved != owner_socket(Path("/srv") / ("e" * 120))

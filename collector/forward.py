@@ -1,0 +1,144 @@
+"""HTTP workers and the store owner: what a worker cannot answer goes to the owner, over a socket.
+
+With ``--workers N`` on the embedded store, only the parent process may open chDB. The workers
+answer beacons, the snippet and health checks themselves, and pass every other request (the
+dashboards, their API, the metrics) to the parent, which serves them on a Unix socket under the
+data directory. The worker says who the client is and how it connected in ``CLIENT_HEADER``;
+the parent's ``ClientScope`` puts that back into the request, and nobody else can reach the
+socket to forge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+log = logging.getLogger("audience.forward")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CLIENT_HEADER = b"x-audience-client"
+MAX_FORWARDED_BODY = 1 << 20
+MAX_SOCKET_PATH = 100  # the kernel's limit is 108 bytes
+_HOP_BY_HOP = {
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+    b"trailer", b"transfer-encoding", b"upgrade",
+}  # fmt: skip
+_NOT_FORWARDED = _HOP_BY_HOP | {b"content-length", CLIENT_HEADER}
+
+
+def owner_socket(data_dir: Path) -> Path:
+    """Where the store owner listens: under the data directory, or in the temporary directory
+    when that path would be too long for a Unix socket (the same one for every process)."""
+    path = data_dir / "run" / "owner.sock"
+    if len(str(path)) < MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"audience-{digest}" / "owner.sock"
+
+
+class ToStoreOwner:
+    """An ASGI app that forwards each request to the store owner's socket and streams back."""
+
+    def __init__(self, socket_path: Path, timeout_seconds: float = 60.0) -> None:
+        self.socket_path = socket_path
+        self._client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(socket_path)),
+            base_url="http://store-owner",
+            timeout=timeout_seconds,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        if body is None:
+            await _problem(send, 413, f"body is larger than {MAX_FORWARDED_BODY} bytes")
+            return
+        client_host, client_port = scope.get("client") or ("", 0)
+        headers = [(name, value) for name, value in scope["headers"] if name not in _NOT_FORWARDED]
+        headers.append((CLIENT_HEADER, f"{scope['scheme']} {client_port} {client_host}".encode()))
+        request = self._client.build_request(
+            scope["method"],
+            httpx.URL(path=scope["path"], query=scope.get("query_string", b"")),
+            headers=headers,
+            content=body,
+        )
+        try:
+            response = await self._client.send(request, stream=True)
+        except httpx.TransportError as error:
+            log.warning("the store owner did not answer: %s", error)
+            await _problem(send, 503, "the store owner process is not answering; retry shortly")
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (name, value)
+                        for name, value in response.headers.raw
+                        if name.lower() not in _HOP_BY_HOP
+                    ],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class ClientScope:
+    """The owner's side: the request's scheme and client as the worker saw them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [(name, value) for name, value in scope["headers"] if name != CLIENT_HEADER]
+            found = [value for name, value in scope["headers"] if name == CLIENT_HEADER]
+            if not found:
+                await _problem(send, 400, "requests here come from the collector's workers")
+                return
+            scheme, port, host = found[0].decode("latin-1").split(" ", 2)
+            scope = dict(scope, headers=headers, scheme=scheme, client=(host, int(port)))
+        await self.app(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORWARDED_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _problem(send: Send, status: int, message: str) -> None:
+    body = orjson.dumps({"error": message})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
