@@ -1,11 +1,22 @@
-"""Prometheus metrics of the collector: counters, gauges and histograms in process memory."""
+"""Prometheus metrics of the collector: counters, gauges and histograms in process memory.
+
+With ``--workers N`` every process also writes a snapshot of its metrics to a shared directory
+each second, and ``/metrics`` in any of them adds them all up (``combined``), so a scrape through
+the shared port sees the whole collector, not one worker picked by the kernel.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
 
 BATCH_SIZE_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000)
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
@@ -24,6 +35,11 @@ class Histogram:
         self.counts[bisect_left(self.buckets, value)] += 1
         self.total += value
         self.count += 1
+
+
+_COUNTERS = ("accepted", "stored_rows", "insert_failures", "spool_damaged_records")
+_HISTOGRAMS = ("batch_rows", "batch_seconds", "commit_records", "commit_seconds")
+SNAPSHOT_SECONDS = 1.0
 
 
 class Metrics:
@@ -58,6 +74,46 @@ class Metrics:
         with self._lock:
             self.commit_records.observe(records)
             self.commit_seconds.observe(seconds)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every figure as plain data: what a process shares with the others."""
+        with self._lock:
+            histograms = {
+                name: {"counts": list(h.counts), "total": h.total, "count": h.count}
+                for name, h in ((name, getattr(self, name)) for name in _HISTOGRAMS)
+            }
+        return {
+            "counters": {name: getattr(self, name) for name in _COUNTERS},
+            "dropped": dict(self.dropped),
+            "rejected": {str(status): count for status, count in self.rejected.items()},
+            "histograms": histograms,
+            "gauges": {name: read() for name, read in self.gauges.items()},
+        }
+
+    @classmethod
+    def combined(cls, snapshots: Iterable[dict[str, Any]]) -> Metrics:
+        """The sum of several processes' snapshots; a gauge takes the largest value (each
+        process measures the whole spool)."""
+        total = cls()
+        gauges: dict[str, float] = {}
+        for snapshot in snapshots:
+            for name, value in snapshot["counters"].items():
+                setattr(total, name, getattr(total, name) + value)
+            for reason, count in snapshot["dropped"].items():
+                total.dropped[reason] += count
+            for status, count in snapshot["rejected"].items():
+                total.rejected[int(status)] += count
+            for name, figures in snapshot["histograms"].items():
+                histogram: Histogram = getattr(total, name)
+                histogram.counts = [
+                    a + b for a, b in zip(histogram.counts, figures["counts"], strict=True)
+                ]
+                histogram.total += figures["total"]
+                histogram.count += figures["count"]
+            for name, value in snapshot["gauges"].items():
+                gauges[name] = max(gauges.get(name, value), value)
+        total.gauges = {name: _constant(value) for name, value in gauges.items()}
+        return total
 
     def render(self) -> str:
         lines: list[str] = []
@@ -98,3 +154,47 @@ def _histogram(lines: list[str], name: str, histogram: Histogram) -> None:
     lines.append(f'{name}_bucket{{le="+Inf"}} {histogram.count}')
     lines.append(f"{name}_sum {histogram.total}")
     lines.append(f"{name}_count {histogram.count}")
+
+
+def _constant(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
+class SharedMetrics:
+    """The snapshot directory of ``--workers N``: ``publish`` this process's, read the sum."""
+
+    def __init__(self, directory: Path, own_name: str) -> None:
+        self.directory = directory
+        self.own_name = own_name
+
+    def publish(self, metrics: Metrics) -> None:
+        write_snapshot(metrics, self.directory / self.own_name)
+
+    def combined(self, metrics: Metrics) -> Metrics:
+        """Every process's figures, this one's live."""
+        others = read_snapshots(self.directory, skip=self.own_name)
+        return Metrics.combined([*others, metrics.snapshot()])
+
+    def clear(self) -> None:
+        """At the store owner's start: the figures of an earlier run are gone (counters reset)."""
+        for stale in self.directory.glob("*.json"):
+            stale.unlink(missing_ok=True)
+
+
+def write_snapshot(metrics: Metrics, path: Path) -> None:
+    """Replace ``path`` with the metrics' snapshot, whole (written aside, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    draft.write_bytes(orjson.dumps(metrics.snapshot()))
+    draft.replace(path)
+
+
+def read_snapshots(directory: Path, *, skip: str) -> list[dict[str, Any]]:
+    """The snapshots in ``directory`` but the file named ``skip`` (the reader's own)."""
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if entry.name.endswith(".json") and entry.name != skip:
+                with contextlib.suppress(OSError, orjson.JSONDecodeError):
+                    found.append(orjson.loads(Path(entry.path).read_bytes()))
+    return found

@@ -34,7 +34,15 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    text = request.app.state.runtime.metrics.render()
+    runtime = request.app.state.runtime
+    if runtime.shared_metrics is None:
+        text = runtime.metrics.render()
+    else:  # every process's figures, read from their snapshot files off the event loop
+        loop = asyncio.get_running_loop()
+        combined = await loop.run_in_executor(
+            None, runtime.shared_metrics.combined, runtime.metrics
+        )
+        text = combined.render()
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
