@@ -24,9 +24,10 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from collector import agent, views
-from collector.forward import ASGIApp, ToStoreOwner, owner_socket
+from collector.asgi import ASGIApp, Receive, Scope, Send
+from collector.forward import ToStoreOwner, owner_socket
 from collector.geo import GeoLocator
-from collector.ingest import EventEndpoint, Receive, Scope, Send
+from collector.ingest import EventEndpoint
 from collector.metrics import SNAPSHOT_SECONDS, Metrics, SharedMetrics
 from collector.pipeline import Pipeline
 from collector.ratelimit import RateLimiter

@@ -13,20 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 
-log = logging.getLogger("audience.forward")
+from collector.asgi import ASGIApp, BodyTooLarge, Receive, Scope, Send, read_body
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger("audience.forward")
 
 CLIENT_HEADER = b"x-audience-client"
 MAX_FORWARDED_BODY = 1 << 20
@@ -62,8 +56,9 @@ class ToStoreOwner:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        body = await _read_body(receive)
-        if body is None:
+        try:
+            body = await read_body(receive, MAX_FORWARDED_BODY)
+        except BodyTooLarge:
             await _problem(send, 413, f"body is larger than {MAX_FORWARDED_BODY} bytes")
             return
         client_host, client_port = scope.get("client") or ("", 0)
@@ -119,22 +114,6 @@ class ClientScope:
             scheme, port, host = found[0].decode("latin-1").split(" ", 2)
             scope = dict(scope, headers=headers, scheme=scheme, client=(host, int(port)))
         await self.app(scope, receive, send)
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_FORWARDED_BODY:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _problem(send: Send, status: int, message: str) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
 from collector import http
+from collector.asgi import BodyTooLarge, Receive, Scope, Send, read_body
 from collector.beacon import MAX_BODY_BYTES, BeaconError
 from collector.metrics import Metrics
 from collector.pipeline import Accepted, Incoming, Pipeline
@@ -23,15 +23,7 @@ from collector.spool import SpoolFull, SpoolProducer, SpoolUnavailable
 
 log = logging.getLogger("audience.ingest")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 RETRY_AFTER_SECONDS = 5
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class EventEndpoint:
@@ -57,8 +49,8 @@ class EventEndpoint:
             await _answer(send, 405, {"error": "use POST"}, cors + [(b"allow", b"POST, OPTIONS")])
             return
         try:
-            body = await _read_body(receive, headers)
-        except _TooLarge:
+            body = await read_body(receive, MAX_BODY_BYTES, headers.get("content-length", ""))
+        except BodyTooLarge:
             self.metrics.reject(413)
             await _answer(send, 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, cors)
             return
@@ -122,26 +114,6 @@ _PREFLIGHT = [
     (b"access-control-allow-headers", b"content-type"),
     (b"access-control-max-age", b"86400"),
 ]
-
-
-async def _read_body(receive: Receive, headers: http.Headers) -> bytes:
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _answer(

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector.app import CollectorApp
-from collector.ingest import Receive, Scope, Send
+from collector.asgi import Receive, Scope, Send
 from collector.settings import Settings
 from collector.sites import Site
 from collector.store import Store
