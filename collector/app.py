@@ -23,7 +23,7 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from collector import agent, views
+from collector import agent, heap, views
 from collector.asgi import ASGIApp, Receive, Scope, Send
 from collector.forward import ToStoreOwner, owner_socket
 from collector.geo import GeoLocator
@@ -83,8 +83,11 @@ def create_app(
     role: Role = "all",
     store: Store | None = None,
     metrics: Metrics | None = None,
+    settle_heap: bool = False,
 ) -> CollectorApp:
-    """``store`` and ``metrics`` are the store owner's own, for ``role="owner"``."""
+    """``store`` and ``metrics`` are the store owner's own, for ``role="owner"``.
+    ``settle_heap`` tunes the garbage collector once started (``collector.heap``): for the
+    serving processes of ``audience serve``, not for a test process."""
     metrics = metrics or Metrics()
     runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store)
     if role != "all":
@@ -105,6 +108,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _start(runtime)
+        if settle_heap:
+            heap.settle()
         endpoint.spool = runtime.spool
         try:
             yield

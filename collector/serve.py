@@ -61,7 +61,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     demo_traffic = _start_demo(settings) if demo else None
     try:
         if workers == 1:
-            uvicorn.run(create_app(settings), **options)
+            uvicorn.run(create_app(settings, settle_heap=True), **options)
         else:
             owner = StoreOwner(settings, options["log_config"])
             owner.start()
@@ -79,7 +79,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
 
 def http_worker_app() -> object:
     """The app of each worker process of ``--workers N``: HTTP and spool, no store."""
-    return create_app(Settings.from_environ(), role="http")
+    return create_app(Settings.from_environ(), role="http", settle_heap=True)
 
 
 def _start_demo(settings: Settings) -> DemoTraffic:
