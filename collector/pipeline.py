@@ -36,8 +36,7 @@ class Incoming(NamedTuple):
     now: int
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
     row: Row
     state: VisitorState
 

@@ -48,7 +48,7 @@ class VisitorState(NamedTuple):
     @property
     def expires(self) -> int:
         """Creation + 13 calendar months (clamped to the month's last day): never later."""
-        return add_months(self.created, COOKIE_LIFETIME_MONTHS)
+        return _expiry(self.created)
 
     @property
     def days_since_last_visit(self) -> int:
@@ -61,6 +61,12 @@ def add_months(timestamp: int, months: int) -> int:
     """The same UTC time of day, ``months`` calendar months later (the day clamped to the month)."""
     day_start = timestamp - timestamp % SECONDS_PER_DAY
     return _add_months_to_day(day_start, months) + (timestamp - day_start)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _expiry(created: int) -> int:
+    """Read several times per beacon: computed once per visitor creation time."""
+    return add_months(created, COOKIE_LIFETIME_MONTHS)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -16,6 +16,13 @@ from collections import Counter
 from pathlib import Path
 
 SAMPLES_PER_SECOND = 250
+# Files whose frames sit at the root of every stack (start-up, the event loop's run): left out of
+# the inclusive listing, where they would all read as the whole.
+ROOT_FILES = (
+    "<frozen runpy>", "asyncio/runners.py", "uvicorn/main.py", "uvicorn/server.py",
+    "uvicorn/_compat.py", "collector/cli.py", "collector/serve.py", "threading.py",
+)  # fmt: skip
+_ROOTS = tuple(f"({file})" for file in ROOT_FILES)
 _FRAME = re.compile(r"^(?P<function>.+?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -74,7 +81,8 @@ def summarise(paths: list[Path], top: int = 25) -> str:
         return "py-spy recorded no samples"
     lines = [f"py-spy: {total:,} samples of the thread holding the GIL"]
     lines.append("inclusive share (the function and what it calls):")
-    lines += [f"  {count / total:6.1%}  {name}" for name, count in inclusive.most_common(top)]
+    shown = [(name, n) for name, n in inclusive.most_common() if not name.endswith(_ROOTS)]
+    lines += [f"  {count / total:6.1%}  {name}" for name, count in shown[:top]]
     lines.append("own share (the function itself):")
     lines += [f"  {count / total:6.1%}  {name}" for name, count in own.most_common(top)]
     return "\n".join(lines)
