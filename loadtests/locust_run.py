@@ -25,13 +25,10 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -41,7 +38,7 @@ from typing import IO, Any
 from collector.settings import Settings, SettingsError
 from collector.sites import Site
 from collector.store import Store, StoreError
-from loadtests.generate import prepare
+from loadtests.harness import collector_environment, free_port, register_site, wait_ready
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SITE = "loadtest.example"
@@ -129,7 +126,7 @@ def run_against_own_collector(
 ) -> None:
     environ = collector_environment(data_dir)
     settings = Settings.from_environ(environ)
-    register_site(settings, arguments.site)
+    register_site(environ, Site(arguments.site))
     log_path = data_dir / "collector.log"
     with log_path.open("ab") as log, running_collector(environ, log) as (url, process):
         marker = run_locust(arguments, url, data_dir, report)
@@ -151,29 +148,6 @@ def run_against_running_collector(
         compare(stored, report, geolocated=False)
 
 
-def collector_environment(data_dir: Path) -> dict[str, str]:
-    """AUDIENCE_* for a collector on ``data_dir`` with GeoIP databases of the traffic's networks."""
-    environ = {
-        "AUDIENCE_DATA_DIR": str(data_dir.resolve()),
-        "AUDIENCE_TRUSTED_PROXIES": "127.0.0.1/32",
-        "AUDIENCE_RATE_LIMIT": "0",
-        "AUDIENCE_LOG_LEVEL": "warning",
-    }
-    settings = prepare(Settings.from_environ(environ))
-    assert settings.geoip_city is not None and settings.geoip_operator is not None
-    environ["AUDIENCE_GEOIP_CITY"] = str(settings.geoip_city)
-    environ["AUDIENCE_GEOIP_OPERATOR"] = str(settings.geoip_operator)
-    return environ
-
-
-def register_site(settings: Settings, domain: str) -> None:
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    try:
-        store.save_site(Site(domain))
-    finally:
-        store.close()
-
-
 @contextmanager
 def running_collector(
     environ: dict[str, str], log: IO[bytes]
@@ -185,7 +159,7 @@ def running_collector(
     process = subprocess.Popen(command, env=inherited | environ, stdout=log, stderr=log)
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, process)
+        wait_ready(f"{url}/readyz", process)
         yield url, process
     finally:
         if process.poll() is None:
@@ -197,27 +171,6 @@ def show_log_tail(log_path: Path) -> None:
     lines = log_path.read_text(errors="replace").splitlines()[-LOG_LINES_SHOWN:]
     if lines:
         print(f"last lines of {log_path.name}:", *lines, sep="\n", file=sys.stderr)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the collector exited with {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the collector was not ready after {READY_SECONDS} s")
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:

@@ -38,13 +38,13 @@ from pathlib import Path
 
 import httpx
 
-from collector.geodb import write_city_db, write_isp_db
 from collector.metrics import SNAPSHOT_SECONDS
 from collector.settings import Settings
 from collector.sites import Site
 from collector.store import Store
 from collector.traffic import USER_AGENTS, networks
 from loadtests import profile
+from loadtests.harness import collector_environment, free_port, register_site, wait_ready
 
 SITE = "bench.example"
 PAGES = ("/", "/pricing", "/blog/ssr", "/blog/consent", "/docs/install", "/docs/api", "/about")
@@ -94,36 +94,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def prepared_collector_env(data_dir: Path) -> dict[str, str]:
     """A fresh data directory with GeoIP databases and the benchmark site registered."""
-    geoip = data_dir / "geoip"
-    geoip.mkdir(parents=True)
-    plan = networks()
-    city = write_city_db(geoip / "city.mmdb", {n: (c, k) for n, (c, k, _) in plan.items()})
-    isp = write_isp_db(geoip / "isp.mmdb", {n: op for n, (_, _, op) in plan.items()})
-    env = {
-        "AUDIENCE_DATA_DIR": str(data_dir),
-        "AUDIENCE_GEOIP_CITY": str(city),
-        "AUDIENCE_GEOIP_OPERATOR": str(isp),
-        "AUDIENCE_TRUSTED_PROXIES": "127.0.0.1/32",
-        "AUDIENCE_RATE_LIMIT": "0",
-        "AUDIENCE_LOG_LEVEL": "warning",
-    }
-    settings = Settings.from_environ(env)
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    try:
-        store.save_site(Site(SITE, origins=(f"https://{SITE}",)))
-    finally:
-        store.close()
-    return env
+    environ = collector_environment(data_dir)
+    register_site(environ, Site(SITE, origins=(f"https://{SITE}",)))
+    return environ
 
 
 def beacon_requests(count: int, seed: int = 7) -> list[tuple[dict[str, str], str]]:
@@ -244,26 +219,11 @@ def running(server: Server, log_dir: Path) -> Iterator[Server]:
             server.command, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            wait_ready(server)
+            wait_ready(server.url + server.ready_path, server.process)
             yield server
         finally:
             server.process.send_signal(signal.SIGTERM)
             server.process.wait(120)
-
-
-def wait_ready(server: Server, timeout: float = 120) -> None:
-    assert server.process is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise SystemExit(f"{server.name} exited at start (see its log)")
-        try:
-            if httpx.get(server.url + server.ready_path, timeout=1).status_code < 300:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{server.name} was not ready after {timeout:.0f} s")
 
 
 def wait_drained(server: Server, timeout: float = 300) -> float:
