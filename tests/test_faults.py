@@ -436,18 +436,28 @@ def test_slow_store_under_load_fills_the_quota_then_takes_everything_once(
     assert_rollups_count_each_event_once(settings, len(stored))
 
 
+def killed_with_an_open_segment(
+    tmp_path: Path, geo_files: GeoFiles, start_server: StartServer, tag: str, count: int
+) -> tuple[dict[str, str], list[str], Path]:
+    """A server given ``count`` beacons one by one, then killed: (its environment, the paths
+    posted, the one spool segment they are all in)."""
+    # The longest flush interval: every beacon stays in the open segment the kill leaves.
+    env = fault_settings(tmp_path, geo_files, AUDIENCE_FLUSH_INTERVAL="60")
+    first = start_server(env, tmp_path / "first.log")
+    posted = [f"/{tag}/{number:05d}" for number in range(count)]
+    assert post_one_by_one(first.url, posted) == [202] * len(posted)
+    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
+    [segment] = spool_segments(Settings.from_environ(env).spool_dir)
+    return env, posted, segment
+
+
 def test_torn_spool_segment_keeps_the_intact_records_and_reports_the_damage(
     tmp_path: Path, geo_files: GeoFiles, start_server: StartServer
 ) -> None:
-    # The longest flush interval: every beacon stays in the open segment the kill leaves.
-    env = fault_settings(tmp_path, geo_files, AUDIENCE_FLUSH_INTERVAL="60")
+    env, posted, segment = killed_with_an_open_segment(
+        tmp_path, geo_files, start_server, "torn", 20
+    )
     settings = Settings.from_environ(env)
-    first = start_server(env, tmp_path / "first.log")
-    posted = [f"/torn/{number:05d}" for number in range(20)]
-    assert post_one_by_one(first.url, posted) == [202] * len(posted)
-    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-
-    [segment] = spool_segments(settings.spool_dir)
     assert segment.suffix == OPEN_SUFFIX
     assert record_paths(segment.read_bytes()) == posted
     segment.write_bytes(tear(segment.read_bytes(), garbage_after=7))
@@ -485,13 +495,10 @@ def test_batch_replayed_after_a_crash_counts_once_in_events_and_rollups(
     """A crash between a batch's insert and its segment's deletion replays the batch at the
     next start, under the same deduplication token: ClickHouse must drop the replay, in the
     events and in the rollups the materialized views feed."""
-    env = fault_settings(tmp_path, geo_files, AUDIENCE_FLUSH_INTERVAL="60")
+    env, posted, segment = killed_with_an_open_segment(
+        tmp_path, geo_files, start_server, "replayed", 10
+    )
     settings = Settings.from_environ(env)
-    first = start_server(env, tmp_path / "first.log")
-    posted = [f"/replayed/{number:05d}" for number in range(10)]
-    assert post_one_by_one(first.url, posted) == [202] * len(posted)
-    assert first.stop(signal.SIGKILL) == -signal.SIGKILL
-    [segment] = spool_segments(settings.spool_dir)
     kept = tmp_path / "inserted-not-deleted"
     shutil.copytree(segment.parent, kept)
 
