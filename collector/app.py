@@ -3,10 +3,11 @@
 ``role`` says what this process does:
 - ``all``: HTTP and the store, the default, and the only choice for one process;
 - ``http``: a worker of ``--workers N``. It answers beacons into its spool, which the store owner
-  drains. For the dashboards it opens a connection of its own to a ClickHouse server; on the
-  embedded store, which only the owner may open, it forwards those requests to the owner;
-- ``owner``: the dashboards, the metrics and the health checks of the store owner, which serves
-  them to its workers on a Unix socket (``collector.forward``).
+  drains, and its metrics are summed with the other processes'. For the dashboards it opens a
+  connection of its own to a ClickHouse server; on the embedded store, which only the owner may
+  open, it forwards them to the owner;
+- ``owner``: the dashboards of the store owner, which serves them to its workers on a Unix socket
+  (``collector.forward``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from starlette.applications import Starlette
@@ -28,7 +28,13 @@ from collector.asgi import ASGIApp, Receive, Scope, Send
 from collector.forward import ToStoreOwner, owner_socket
 from collector.geo import GeoLocator
 from collector.ingest import EventEndpoint
-from collector.metrics import SNAPSHOT_SECONDS, Metrics, SharedMetrics
+from collector.metrics import (
+    OWNER_SNAPSHOT,
+    SNAPSHOT_SECONDS,
+    Metrics,
+    SharedMetrics,
+    snapshot_directory,
+)
 from collector.pipeline import Pipeline
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
@@ -44,7 +50,6 @@ log = logging.getLogger("audience.app")
 Role = Literal["all", "http", "owner"]
 SITES_RELOAD_SECONDS = 5.0
 SITES_SNAPSHOT = "sites.json"
-OWNER_METRICS = "owner.json"
 
 
 @dataclass
@@ -91,8 +96,8 @@ def create_app(
     metrics = metrics or Metrics()
     runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store)
     if role != "all":
-        own = OWNER_METRICS if role == "owner" else f"worker-{os.getpid()}.json"
-        runtime.shared_metrics = SharedMetrics(metrics_directory(settings), own)
+        own = OWNER_SNAPSHOT if role == "owner" else f"worker-{os.getpid()}.json"
+        runtime.shared_metrics = SharedMetrics(snapshot_directory(settings.data_dir), own)
     pipeline = Pipeline(
         sites=runtime.sites,
         geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
@@ -183,8 +188,8 @@ async def _publish_metrics(runtime: Runtime, shared: SharedMetrics) -> None:
         await asyncio.sleep(SNAPSHOT_SECONDS)
         try:
             await loop.run_in_executor(None, shared.publish, runtime.metrics)
-        except OSError as error:
-            log.warning("could not share this worker's metrics: %s", error)
+        except Exception:  # the next second tries again
+            log.exception("could not share this worker's metrics")
 
 
 async def _reload_sites(runtime: Runtime) -> None:
@@ -200,10 +205,6 @@ async def _reload_sites(runtime: Runtime) -> None:
                 runtime.sites.load_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
         except (StoreError, OSError, ValueError) as error:
             log.warning("could not reload the sites, keeping the known ones: %s", error)
-
-
-def metrics_directory(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "metrics"
 
 
 async def _stop(runtime: Runtime) -> None:

@@ -1,17 +1,19 @@
 """HTTP workers and the store owner: what a worker cannot answer goes to the owner, over a socket.
 
 With ``--workers N`` on the embedded store, only the parent process may open chDB. The workers
-answer beacons, the snippet and health checks themselves, and pass every other request (the
-dashboards, their API, the metrics) to the parent, which serves them on a Unix socket under the
-data directory. The worker says who the client is and how it connected in ``CLIENT_HEADER``;
-the parent's ``ClientScope`` puts that back into the request, and nobody else can reach the
-socket to forge it.
+answer beacons, the snippet, opt-outs, health checks and the metrics themselves, and pass the
+dashboards and their API to the parent, which serves them on a Unix socket in a directory only
+the collector's user may enter. The worker says who the client is and how it connected in
+``CLIENT_HEADER`` (dropping any copy the client sent); the parent's ``ClientScope`` puts that
+back into the request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -30,13 +32,14 @@ _HOP_BY_HOP = {
     b"trailer", b"transfer-encoding", b"upgrade",
 }  # fmt: skip
 _NOT_FORWARDED = _HOP_BY_HOP | {b"content-length", CLIENT_HEADER}
+_NOT_RETURNED = _HOP_BY_HOP | {b"date", b"server"}  # the worker's uvicorn adds its own date
 
 
 def owner_socket(data_dir: Path) -> Path:
     """Where the store owner listens: under the data directory, or in the temporary directory
     when that path would be too long for a Unix socket (the same one for every process)."""
     path = data_dir / "run" / "owner.sock"
-    if len(str(path)) < MAX_SOCKET_PATH:
+    if len(os.fsencode(path)) < MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"audience-{digest}" / "owner.sock"
@@ -54,6 +57,9 @@ class ToStoreOwner:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # when served on its own rather than mounted
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         try:
@@ -66,7 +72,10 @@ class ToStoreOwner:
         headers.append((CLIENT_HEADER, f"{scope['scheme']} {client_port} {client_host}".encode()))
         request = self._client.build_request(
             scope["method"],
-            httpx.URL(path=scope["path"], query=scope.get("query_string", b"")),
+            httpx.URL(
+                path=scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+                query=scope.get("query_string", b""),
+            ),
             headers=headers,
             content=body,
         )
@@ -84,7 +93,7 @@ class ToStoreOwner:
                     "headers": [
                         (name, value)
                         for name, value in response.headers.raw
-                        if name.lower() not in _HOP_BY_HOP
+                        if name.lower() not in _NOT_RETURNED
                     ],
                 }
             )
@@ -96,6 +105,16 @@ class ToStoreOwner:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 class ClientScope:
@@ -121,3 +140,13 @@ async def _problem(send: Send, status: int, message: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def private_directory(directory: Path) -> None:
+    """Make ``directory`` (mode 0700) or check that an existing one is a real directory of this
+    user's: the socket in it answers as the collector, to whoever can reach it."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = directory.lstat()
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise PermissionError(f"{directory} is not a directory of this user's")
+    directory.chmod(0o700)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -40,6 +41,8 @@ class Histogram:
 _COUNTERS = ("accepted", "stored_rows", "insert_failures", "spool_damaged_records")
 _HISTOGRAMS = ("batch_rows", "batch_seconds", "commit_records", "commit_seconds")
 SNAPSHOT_SECONDS = 1.0
+OWNER_SNAPSHOT = "owner.json"  # the store owner's; each worker's is worker-<pid>.json
+GAUGE_FRESH_SECONDS = 3 * SNAPSHOT_SECONDS
 
 
 class Metrics:
@@ -58,10 +61,12 @@ class Metrics:
         self.gauges: dict[str, Callable[[], float]] = {}
 
     def drop(self, reason: str) -> None:
-        self.dropped[reason] += 1
+        with self._lock:  # a snapshot may be copying the dict on another thread
+            self.dropped[reason] += 1
 
     def reject(self, status: int) -> None:
-        self.rejected[status] += 1
+        with self._lock:
+            self.rejected[status] += 1
 
     def batch_stored(self, rows: int, seconds: float) -> None:
         with self._lock:
@@ -82,20 +87,25 @@ class Metrics:
                 name: {"counts": list(h.counts), "total": h.total, "count": h.count}
                 for name, h in ((name, getattr(self, name)) for name in _HISTOGRAMS)
             }
+            dropped = dict(self.dropped)
+            rejected = {str(status): count for status, count in self.rejected.items()}
         return {
+            "at": time.time(),
             "counters": {name: getattr(self, name) for name in _COUNTERS},
-            "dropped": dict(self.dropped),
-            "rejected": {str(status): count for status, count in self.rejected.items()},
+            "dropped": dropped,
+            "rejected": rejected,
             "histograms": histograms,
             "gauges": {name: read() for name, read in self.gauges.items()},
         }
 
     @classmethod
     def combined(cls, snapshots: Iterable[dict[str, Any]]) -> Metrics:
-        """The sum of several processes' snapshots; a gauge takes the largest value (each
-        process measures the whole spool)."""
+        """The sum of several processes' snapshots. A gauge takes the largest value (each
+        process measures the whole spool) among the fresh snapshots: a process that died keeps
+        its counters in the sum, not its last gauges."""
         total = cls()
         gauges: dict[str, float] = {}
+        fresh_since = time.time() - GAUGE_FRESH_SECONDS
         for snapshot in snapshots:
             for name, value in snapshot["counters"].items():
                 setattr(total, name, getattr(total, name) + value)
@@ -110,6 +120,8 @@ class Metrics:
                 ]
                 histogram.total += figures["total"]
                 histogram.count += figures["count"]
+            if snapshot.get("at", 0.0) < fresh_since:
+                continue
             for name, value in snapshot["gauges"].items():
                 gauges[name] = max(gauges.get(name, value), value)
         total.gauges = {name: _constant(value) for name, value in gauges.items()}
@@ -158,6 +170,10 @@ def _histogram(lines: list[str], name: str, histogram: Histogram) -> None:
 
 def _constant(value: float) -> Callable[[], float]:
     return lambda: value
+
+
+def snapshot_directory(data_dir: Path) -> Path:
+    return data_dir / "run" / "metrics"
 
 
 class SharedMetrics:

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from collector import logs
-from collector.app import (
-    OWNER_METRICS,
-    SITES_RELOAD_SECONDS,
-    SITES_SNAPSHOT,
-    create_app,
-    metrics_directory,
-)
-from collector.forward import ClientScope, owner_socket
+from collector.app import SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app
+from collector.forward import ClientScope, owner_socket, private_directory
 from collector.geo import GeoLocator
-from collector.metrics import SNAPSHOT_SECONDS, Metrics, SharedMetrics
+from collector.metrics import (
+    OWNER_SNAPSHOT,
+    SNAPSHOT_SECONDS,
+    Metrics,
+    SharedMetrics,
+    snapshot_directory,
+)
 from collector.settings import Settings, SettingsError
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("audience.serve")
 GRACEFUL_SHUTDOWN_SECONDS = 10
+OWNER_START_SECONDS = 30
 
 
 def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) -> int:
@@ -100,7 +101,7 @@ class StoreOwner:
         self.metrics = Metrics()
         self.writer = Writer(SpoolConsumer(settings.spool_dir), self.store, self.metrics)
         self.sites = SiteRegistry()
-        self.shared_metrics = SharedMetrics(metrics_directory(settings), OWNER_METRICS)
+        self.shared_metrics = SharedMetrics(snapshot_directory(settings.data_dir), OWNER_SNAPSHOT)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_sites, name="audience-sites")
         self.web: uvicorn.Server | None = None
@@ -115,10 +116,24 @@ class StoreOwner:
         self._thread.start()
         if self.web is not None:
             self._web_thread.start()
+            self._wait_for_web(self.web)
+
+    def _wait_for_web(self, web: uvicorn.Server) -> None:
+        """The workers forward to it: a socket that cannot be served stops the start."""
+        deadline = time.monotonic() + OWNER_START_SECONDS
+        while not web.started:
+            if not self._web_thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                socket_path = owner_socket(self.settings.data_dir)
+                raise StoreError(f"the store owner could not serve its workers on {socket_path}")
+            time.sleep(0.02)
 
     def _serve_web(self) -> None:
         assert self.web is not None
-        self.web.run()
+        try:
+            self.web.run()
+        except BaseException:  # uvicorn exits with SystemExit when it cannot bind or start
+            log.exception("the store owner's server for its workers stopped")
 
     def _publish_sites(self) -> None:
         try:
@@ -140,8 +155,8 @@ class StoreOwner:
     def _publish_metrics(self) -> None:
         try:
             self.shared_metrics.publish(self.metrics)
-        except OSError as error:
-            log.warning("could not share the writer's metrics: %s", error)
+        except Exception:  # the next second tries again
+            log.exception("could not share the writer's metrics")
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,8 +173,10 @@ def _owner_server(
 ) -> uvicorn.Server:
     """The owner's app on a Unix socket in a directory only this user may enter."""
     socket_path = owner_socket(settings.data_dir)
-    socket_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    socket_path.parent.chmod(0o700)
+    try:
+        private_directory(socket_path.parent)
+    except OSError as error:
+        raise StoreError(f"cannot serve the workers on {socket_path}: {error}") from error
     socket_path.unlink(missing_ok=True)  # left by a process that was killed
     app = ClientScope(create_app(settings, role="owner", store=store, metrics=metrics))
     config = uvicorn.Config(

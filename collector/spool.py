@@ -150,11 +150,13 @@ class SpoolProducer:
         self._queue = threading.Condition()
         self._pending: list[tuple[bytes, asyncio.Future[None]]] = []  # guarded by _queue
         self._closing = False  # guarded by _queue
+        self._failed = ""  # guarded by _queue: why the I/O thread stopped, if it did
         self._pending_bytes = 0  # loop only
         self._usage = disk_usage(root)  # loop only
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, name="spool-io", daemon=True)
         # I/O thread only:
+        self._in_flight: list[tuple[bytes, asyncio.Future[None]]] = []
         self._fd: int | None = None
         self._seq = 0
         self._size = 0
@@ -168,7 +170,8 @@ class SpoolProducer:
     def writable(self) -> bool:
         """The directory takes writes and the quota has room for one more beacon's row."""
         room = self.quota_bytes - self.usage_bytes
-        return os.access(self.directory, os.W_OK) and room >= MAX_ROW_BYTES
+        working = not self._failed and (self._loop is None or self._thread.is_alive())
+        return working and os.access(self.directory, os.W_OK) and room >= MAX_ROW_BYTES
 
     async def start(self) -> None:
         """Start the I/O thread now (the first append would, otherwise) and its sealing ticks."""
@@ -188,8 +191,8 @@ class SpoolProducer:
         assert self._loop is not None
         done: asyncio.Future[None] = self._loop.create_future()
         with self._queue:
-            if self._closing:
-                raise SpoolUnavailable("the spool is closing")
+            if self._closing or self._failed:
+                raise SpoolUnavailable(self._failed or "the spool is closing")
             self._pending.append((record, done))
             self._queue.notify()
         self._pending_bytes += len(record)
@@ -208,8 +211,13 @@ class SpoolProducer:
 
     # On the loop, in the order the I/O thread posted them.
 
-    def _settle(self, batch: list[tuple[bytes, asyncio.Future[None]]], size: int,
-                error: OSError | None, seconds: float) -> None:  # fmt: skip
+    def _settle(
+        self,
+        batch: list[tuple[bytes, asyncio.Future[None]]],
+        size: int,
+        error: OSError | None,
+        seconds: float,
+    ) -> None:
         self._pending_bytes -= size
         if error is None:
             self._usage += size
@@ -229,6 +237,17 @@ class SpoolProducer:
     # On the I/O thread.
 
     def _run(self) -> None:
+        try:
+            self._serve_appends()
+        except BaseException as error:  # never leave appends waiting on a dead thread
+            log.exception("the spool's I/O thread stopped")
+            with self._queue:
+                self._failed = f"the spool's I/O thread stopped: {error!r}"
+                batch, self._pending = self._in_flight + self._pending, []
+            failure = OSError(self._failed)
+            self._post(self._settle, batch, sum(len(r) for r, _ in batch), failure, 0.0)
+
+    def _serve_appends(self) -> None:
         tick = min(self.flush_interval, 0.5)
         next_tick = time.monotonic() + tick
         while True:
@@ -238,7 +257,9 @@ class SpoolProducer:
                 batch, self._pending = self._pending, []
                 closing = self._closing
             if batch:
+                self._in_flight = batch
                 self._commit(batch)
+                self._in_flight = []
             if time.monotonic() >= next_tick:
                 next_tick = time.monotonic() + tick
                 self._seal_if_due()
@@ -264,25 +285,36 @@ class SpoolProducer:
 
     def _write(self, data: bytes, rows: int) -> None:
         """Append and fdatasync, or leave the segment as it was and raise."""
-        if self._fd is None:
-            path = self.directory / f"{self._seq:010d}{OPEN_SUFFIX}"
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            _fsync_directory(self.directory)
-            self._size, self._rows, self._opened_at = 0, 0, time.monotonic()
+        fd = self._fd if self._fd is not None else self._open_segment()
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self._fd, view) :]
-            os.fdatasync(self._fd)
+                view = view[os.write(fd, view) :]
+            os.fdatasync(fd)
         except OSError:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
+                os.ftruncate(fd, self._size)
             self._guarded(self._seal)
             raise
         self._size += len(data)
         self._rows += rows
         if self._rows >= self.batch_rows:
             self._guarded(self._seal)
+
+    def _open_segment(self) -> int:
+        """A new open segment, made durable in its directory before any record goes in."""
+        path = self.directory / f"{self._seq:010d}{OPEN_SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            _fsync_directory(self.directory)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
+        self._fd = fd
+        self._size, self._rows, self._opened_at = 0, 0, time.monotonic()
+        return fd
 
     def _seal_if_due(self) -> None:
         """Seal the open segment if it is old enough, and post the spool's disk usage."""

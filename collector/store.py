@@ -168,7 +168,7 @@ class Store:
     def insert_events(self, payloads: Sequence[bytes], token: str) -> None:
         """Insert one batch of encoded rows (``rows.encode_row``: JSON arrays in column order).
 
-        ClickHouse parses the batch itself, so the writer does no per-row work in Python.
+        ClickHouse parses the batch itself: no per-row encoding in Python.
         Replaying the same token is a no-op, so at-least-once delivery stores each batch once.
         """
         with self._driver() as client:

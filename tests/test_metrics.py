@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from collector.metrics import Metrics, SharedMetrics
@@ -38,3 +39,11 @@ def test_shared_metrics_reads_the_others_and_its_own_live_figures(tmp_path: Path
     assert "audience_events_accepted_total 14" in shared.combined(mine).render()
     shared.clear()
     assert shared.combined(mine).render().count("audience_events_accepted_total 10") == 1
+
+
+def test_a_dead_process_keeps_its_counters_in_the_sum_but_not_its_last_gauges() -> None:
+    dead = worker(3, 0, 9_000.0).snapshot() | {"at": time.time() - 60}
+    alive = worker(2, 0, 100.0).snapshot()
+    text = Metrics.combined([dead, alive]).render()
+    assert "audience_events_accepted_total 5" in text
+    assert "audience_spool_bytes 100.0" in text

@@ -25,6 +25,7 @@ from collector.spool import (
     SpoolConsumer,
     SpoolFull,
     SpoolProducer,
+    SpoolUnavailable,
     disk_usage,
     frame,
     read_records,
@@ -558,3 +559,23 @@ def test_adopt_orphans_leaves_a_live_producer_alone(tmp_path: Path) -> None:
     assert consumer.adopt_orphans() == 0
     assert directory.exists()
     assert len(consumer.sealed()) == 2
+
+
+def test_a_dead_io_thread_fails_appends_instead_of_leaving_them_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_commit(self: SpoolProducer, batch: object) -> None:
+        raise RuntimeError("a bug in the I/O thread")
+
+    monkeypatch.setattr(SpoolProducer, "_commit", broken_commit)
+
+    async def scenario() -> None:
+        spool = producer(tmp_path)
+        with pytest.raises(SpoolUnavailable, match="I/O thread stopped"):
+            await asyncio.wait_for(spool.append(payload(1)), 10)
+        with pytest.raises(SpoolUnavailable, match="I/O thread stopped"):
+            await spool.append(payload(2))
+        assert not spool.writable()  # /readyz says so
+        await spool.close()
+
+    asyncio.run(scenario())

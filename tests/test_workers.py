@@ -3,12 +3,16 @@ the dashboards and metrics the workers forward to it."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import orjson
+import uvicorn
 
-from collector.forward import owner_socket
+from collector.asgi import Receive, Scope, Send
+from collector.forward import CLIENT_HEADER, ClientScope, ToStoreOwner, owner_socket
 from collector.settings import Settings
 from collector.sites import Site
 from collector.store import Store
@@ -19,6 +23,7 @@ from tests.conftest import (
     ServerProcess,
     beacon,
     environment,
+    free_port,
     query_stopped_store,
     register,
 )
@@ -62,7 +67,7 @@ def api_key(settings: Settings) -> str:
         store.close()
 
 
-def test_workers_forward_the_dashboards_and_metrics_to_the_store_owner(
+def test_workers_forward_the_dashboards_to_the_store_owner_and_sum_the_metrics(
     tmp_path: Path, geo_files: GeoFiles
 ) -> None:
     env = environment(tmp_path / "data", geo_files, AUDIENCE_RATE_LIMIT="0")
@@ -117,3 +122,42 @@ def test_the_owner_socket_moves_to_the_temporary_directory_when_the_path_is_too_
     moved = owner_socket(deep)
     assert len(str(moved)) < 100 and moved == owner_socket(deep)  # the same for every process
     assert moved != owner_socket(Path("/srv") / ("e" * 120))
+
+
+async def echo_scope(scope: Scope, receive: Receive, send: Send) -> None:
+    """The owner's view of a forwarded request: scheme, client address, header names."""
+    names = sorted(name.decode() for name, _ in scope["headers"])
+    body = orjson.dumps([scope["scheme"], scope["client"][0], scope["path"], names])
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+def test_a_client_cannot_forge_what_the_worker_tells_the_owner(tmp_path: Path) -> None:
+    socket_path = tmp_path / "owner.sock"
+    owner = uvicorn.Server(
+        uvicorn.Config(ClientScope(echo_scope), uds=str(socket_path), log_level="warning")
+    )
+    worker = uvicorn.Server(
+        uvicorn.Config(ToStoreOwner(socket_path), port=(port := free_port()), log_level="warning")
+    )
+    threads = [threading.Thread(target=server.run, daemon=True) for server in (owner, worker)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (owner.started and worker.started):
+            assert time.monotonic() < deadline, "the servers did not start"
+            time.sleep(0.02)
+        forged = {CLIENT_HEADER.decode(): "https 443 203.0.113.66", "x-kept": "1"}
+        answer = httpx.get(f"http://127.0.0.1:{port}/a%2Fb", headers=forged)
+        scheme, client, path, names = answer.json()
+        assert (scheme, client, path) == ("http", "127.0.0.1", "/a/b")
+        assert CLIENT_HEADER.decode() not in names and "x-kept" in names
+        assert answer.headers.get_list("date") == [answer.headers["date"]]  # one, not two
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path))) as local:
+            assert local.get("http://owner/").status_code == 400  # only what a worker forwards
+    finally:
+        for server in (owner, worker):
+            server.should_exit = True
+        for thread in threads:
+            thread.join(10)
