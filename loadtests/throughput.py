@@ -6,9 +6,10 @@ Three servers run side by side on 127.0.0.1: the bare ASGI app of ``loadtests.ba
 body, answer 204), ``audience serve`` with one process (HTTP, pipeline, durable spool and the
 writer into the embedded ClickHouse), and ``audience serve --workers 2``. wrk (one thread,
 keep-alive connections) sends the same realistic beacons to each in turn, round after round, so
-the machine's noise hits all three alike. Before each collector run the previous run's spool is
-drained, and the drain time after a run counts against the collector: its "stored/s" is the
-events stored divided by the time from the run's start until the spool was empty again.
+the machine's noise hits all three alike. Before each run, the previous run's spool is drained
+and the servers have gone quiet (a collector's ClickHouse keeps merging for a while after a run);
+the drain time after a run counts against the collector: its "stored/s" is the events stored
+divided by the time from the run's start until the spool was empty again.
 
 Afterwards the collectors are stopped and their stores opened: the rows stored must equal the
 events the collectors accepted, and every 202 wrk counted.
@@ -49,6 +50,7 @@ from loadtests.harness import collector_environment, free_port, register_site, w
 SITE = "bench.example"
 PAGES = ("/", "/pricing", "/blog/ssr", "/blog/consent", "/docs/install", "/docs/api", "/about")
 DISTINCT_REQUESTS = 2_000
+QUIET_WINDOW_SECONDS = 1.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -226,6 +228,19 @@ def running(server: Server, log_dir: Path) -> Iterator[Server]:
             server.process.wait(120)
 
 
+def wait_quiet(servers: tuple[Server, ...], timeout: float = 60) -> None:
+    """Until the servers together use under a tenth of a core: a collector's ClickHouse merges its
+    parts for a while after a run, and would slow the next server measured."""
+    pids = [server.process.pid for server in servers if server.process is not None]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        time.sleep(QUIET_WINDOW_SECONDS)
+        if sum(cpu_seconds(pid) for pid in pids) - before < 0.1 * QUIET_WINDOW_SECONDS:
+            return
+    print(f"the servers were still busy after {timeout:.0f} s; measuring anyway", flush=True)
+
+
 def wait_drained(server: Server, timeout: float = 300) -> float:
     """Seconds until the collector's spool holds nothing but empty open segments."""
     if server.spool is None:
@@ -368,6 +383,7 @@ def main() -> None:
         for round_number in range(1, arguments.rounds + 1):
             for server in (bare, single, multi):
                 wait_drained(server)
+                wait_quiet((bare, single, multi))
                 started = time.monotonic()
                 if sampler and server is single:
                     sampler.start()
