@@ -1,9 +1,12 @@
-"""The ASGI types of the collector's lean handlers, and reading a request body under a cap."""
+"""The ASGI types of the collector's lean handlers, reading a request body under a cap, and
+answering with JSON (or nothing)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+import orjson
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,3 +37,22 @@ async def read_body(receive: Receive, limit: int, declared_length: str = "") -> 
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+async def answer(
+    send: Send,
+    status: int,
+    payload: dict[str, Any] | None,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """A whole answer: ``payload`` as JSON, or an empty body when it is None."""
+    body = b"" if payload is None else orjson.dumps(payload)
+    response_headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *(headers or []),
+    ]
+    if body:
+        response_headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})

@@ -18,9 +18,8 @@ import tempfile
 from pathlib import Path
 
 import httpx
-import orjson
 
-from collector.asgi import ASGIApp, BodyTooLarge, Receive, Scope, Send, read_body
+from collector.asgi import ASGIApp, BodyTooLarge, Receive, Scope, Send, answer, read_body
 
 log = logging.getLogger("audience.forward")
 
@@ -65,7 +64,7 @@ class ToStoreOwner:
         try:
             body = await read_body(receive, MAX_FORWARDED_BODY)
         except BodyTooLarge:
-            await _problem(send, 413, f"body is larger than {MAX_FORWARDED_BODY} bytes")
+            await answer(send, 413, {"error": f"body is larger than {MAX_FORWARDED_BODY} bytes"})
             return
         client_host, client_port = scope.get("client") or ("", 0)
         headers = [(name, value) for name, value in scope["headers"] if name not in _NOT_FORWARDED]
@@ -83,7 +82,9 @@ class ToStoreOwner:
             response = await self._client.send(request, stream=True)
         except httpx.TransportError as error:
             log.warning("the store owner did not answer: %s", error)
-            await _problem(send, 503, "the store owner process is not answering; retry shortly")
+            await answer(
+                send, 503, {"error": "the store owner process is not answering; retry shortly"}
+            )
             return
         try:
             await send(
@@ -128,18 +129,13 @@ class ClientScope:
             headers = [(name, value) for name, value in scope["headers"] if name != CLIENT_HEADER]
             found = [value for name, value in scope["headers"] if name == CLIENT_HEADER]
             if not found:
-                await _problem(send, 400, "requests here come from the collector's workers")
+                await answer(
+                    send, 400, {"error": "requests here come from the collector's workers"}
+                )
                 return
             scheme, port, host = found[0].decode("latin-1").split(" ", 2)
             scope = dict(scope, headers=headers, scheme=scheme, client=(host, int(port)))
         await self.app(scope, receive, send)
-
-
-async def _problem(send: Send, status: int, message: str) -> None:
-    body = orjson.dumps({"error": message})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def private_directory(directory: Path) -> None:

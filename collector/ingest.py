@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
-
-import orjson
 
 from collector import http
-from collector.asgi import BodyTooLarge, Receive, Scope, Send, read_body
+from collector.asgi import BodyTooLarge, Receive, Scope, Send, answer, read_body
 from collector.beacon import MAX_BODY_BYTES, BeaconError
 from collector.metrics import Metrics
 from collector.pipeline import Accepted, Incoming, Pipeline
@@ -43,16 +40,16 @@ class EventEndpoint:
         origin = headers.get("origin")
         cors = http.cors_headers(origin)
         if scope["method"] == "OPTIONS":
-            await _answer(send, 204, None, cors + _PREFLIGHT)
+            await answer(send, 204, None, cors + _PREFLIGHT)
             return
         if scope["method"] != "POST":
-            await _answer(send, 405, {"error": "use POST"}, cors + [(b"allow", b"POST, OPTIONS")])
+            await answer(send, 405, {"error": "use POST"}, cors + [(b"allow", b"POST, OPTIONS")])
             return
         try:
             body = await read_body(receive, MAX_BODY_BYTES, headers.get("content-length", ""))
         except BodyTooLarge:
             self.metrics.reject(413)
-            await _answer(send, 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, cors)
+            await answer(send, 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, cors)
             return
         peer = (scope.get("client") or ("", 0))[0]
         incoming = Incoming(
@@ -68,10 +65,10 @@ class EventEndpoint:
             outcome = self.pipeline.run(incoming)
         except BeaconError as error:
             problem = {"error": error.message} | ({"field": error.field} if error.field else {})
-            await _answer(send, error.status, problem, cors)
+            await answer(send, error.status, problem, cors)
             return
         if not isinstance(outcome, Accepted):
-            await _answer(send, 202, {"status": "dropped", "reason": outcome.reason}, cors)
+            await answer(send, 202, {"status": "dropped", "reason": outcome.reason}, cors)
             return
         try:
             if self.spool is None:
@@ -80,13 +77,13 @@ class EventEndpoint:
         except (SpoolFull, SpoolUnavailable) as error:
             self.metrics.reject(503)
             retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
-            await _answer(send, 503, {"error": f"cannot accept events now: {error}"}, cors + retry)
+            await answer(send, 503, {"error": f"cannot accept events now: {error}"}, cors + retry)
             return
         self.metrics.accepted += 1
         state = self._state_headers(outcome, scope, peer, headers, incoming.cookie_state)
         # Accepted: 202 and no body. A body costs uvicorn a second socket write per answer, which
         # halves the requests a process can serve (loadtests/throughput.py shows it).
-        await _answer(send, 202, None, cors + state)
+        await answer(send, 202, None, cors + state)
 
     def _state_headers(
         self,
@@ -114,18 +111,3 @@ _PREFLIGHT = [
     (b"access-control-allow-headers", b"content-type"),
     (b"access-control-max-age", b"86400"),
 ]
-
-
-async def _answer(
-    send: Send, status: int, payload: dict[str, Any] | None, headers: list[tuple[bytes, bytes]]
-) -> None:
-    body = b"" if payload is None else orjson.dumps(payload)
-    response_headers = [
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        *headers,
-    ]
-    if body:
-        response_headers.append((b"content-type", b"application/json"))
-    await send({"type": "http.response.start", "status": status, "headers": response_headers})
-    await send({"type": "http.response.body", "body": body})
