@@ -19,6 +19,7 @@ from collector.sites import (
     normalize_domain,
 )
 from collector.store import Store, StoreError
+from dashboards import totp
 from dashboards.accounts import (
     ROLES,
     AccountError,
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     user_commands.add_parser("list", help="list the users")
     remove_user = user_commands.add_parser("remove", help="remove a user, its sessions and keys")
     remove_user.add_argument("email")
+    user_totp = user_commands.add_parser(
+        "totp", help="enable (or re-enrol) a user's TOTP second factor; recommended for admins"
+    )
+    user_totp.add_argument("email")
+    user_totp.add_argument("--disable", action="store_true", help="remove the second factor")
 
     keys = commands.add_parser("keys", help="manage the API keys of the stats API")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -177,13 +183,33 @@ def _users(arguments: argparse.Namespace, settings: Settings) -> int:
         elif command == "list":
             for user in accounts.users():
                 listed = "*" if user.sites is None else " ".join(sorted(user.sites))
-                print(f"{user.email}\t{user.role}\t{listed}")
+                second = "totp on" if user.totp_nonce else "totp off"
+                print(f"{user.email}\t{user.role}\t{listed}\t{second}")
+        elif command == "totp":
+            _totp(accounts, email, arguments.disable)
         else:
             accounts.remove_user(email)
             print(f"user {email} removed; its sessions and keys are revoked")
     finally:
         store.close()
     return 0
+
+
+def _totp(accounts: Accounts, email: str, disable: bool) -> None:
+    if disable:
+        if accounts.disable_totp(email):
+            print(f"second factor of {email} removed; its sessions are signed out")
+        else:
+            print(f"{email} had no second factor")
+        return
+    secret = accounts.enable_totp(email)
+    print(totp.otpauth_uri(email, secret))
+    print(totp.encode_secret(secret))
+    print(
+        f"second factor of {email} enabled and its sessions signed out: add the URI (or the "
+        "secret) to an authenticator app now, it is shown only this once",
+        file=sys.stderr,
+    )
 
 
 def _read_password(from_stdin: bool) -> str:

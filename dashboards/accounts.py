@@ -1,4 +1,5 @@
-"""Dashboards accounts: users with Argon2id passwords, API keys, sign-outs, sign-in throttling.
+"""Dashboards accounts: users with Argon2id passwords, an optional TOTP second factor, API keys,
+sign-outs, sign-in throttling.
 
 Everything lives in the store (``schema/003_accounts.sql``), read and written with the SQL of
 ``dashboards/queries/accounts/``; lookups are cached for a few seconds per process so a page load
@@ -17,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal, cast
@@ -27,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from collector.sites import normalize_domain
 from collector.store import Store
+from dashboards import totp
 from dashboards.sessions import MAX_EMAIL_BYTES, SessionSigner
 
 Role = Literal["admin", "viewer"]
@@ -64,6 +66,7 @@ class User:
     sites: frozenset[str] | None  # None: every site (admins)
     password_hash: str = field(default="", repr=False)
     revoked_before_ms: int = 0  # sessions issued before this are refused
+    totp_nonce: str = field(default="", repr=False)  # "": no second factor (``totp``)
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,8 @@ class Accounts:
         self.clock = clock  # session times; tests move it instead of sleeping
         self.sessions = SessionSigner(secret_key)
         self.throttle = LoginThrottle()
+        self.used_steps = totp.UsedSteps()
+        self._secret_key = secret_key
         self._hasher = PasswordHasher()  # Argon2id, RFC 9106 low-memory parameters
         self._dummy_hash: str | None = None
         self._users = _Cache()
@@ -222,19 +227,20 @@ class Accounts:
         email = normalize_email(email)
         checked_role, checked_sites = check_access(role, sites)
         password_hash = self._hasher.hash(check_new_password(password))
-        existed = self._load_user(email) is not None
-        self._save_user(email, password_hash, checked_role, checked_sites)
-        if existed:
+        existing = self._load_user(email)
+        nonce = existing.totp_nonce if existing else ""  # a second factor stays enrolled
+        self._save_user(User(email, checked_role, checked_sites, password_hash, totp_nonce=nonce))
+        if existing:
             self.revoke_sessions(email)
         self._users.drop(email)
-        return not existed
+        return existing is None
 
     def remove_user(self, email: str) -> None:
         """Remove the account, sign it out everywhere and revoke its keys."""
         email = normalize_email(email)
         if self._load_user(email) is None:
             raise AccountError(f"no such user: {email}")
-        self._save_user(email, "", "viewer", frozenset(), deleted=True)
+        self._save_user(User(email, "viewer", frozenset()), deleted=True)
         self.revoke_sessions(email)
         for key in self.api_keys():
             if key.email == email:
@@ -248,8 +254,28 @@ class Accounts:
         self.store.execute(query("revoke_sessions"), {"email": email, "before_ms": before_ms})
         self._users.drop(email)
 
-    def sign_in(self, email: str, password: str) -> User | None:
-        """The account when the password is right; raises Throttled after too many failures.
+    def enable_totp(self, email: str) -> bytes:
+        """Enrol (or re-enrol) the second factor and sign the user out; the secret, shown once.
+
+        A new nonce makes a new secret: an authenticator holding the previous one stops working."""
+        user = self._existing(email)
+        nonce = totp.new_nonce()
+        self._save_user(replace(user, totp_nonce=nonce))
+        self.revoke_sessions(user.email)
+        return totp.derive_secret(self._secret_key, user.email, nonce)
+
+    def disable_totp(self, email: str) -> bool:
+        """Remove the second factor and sign the user out (False: it was not enabled)."""
+        user = self._existing(email)
+        if not user.totp_nonce:
+            return False
+        self._save_user(replace(user, totp_nonce=""))
+        self.revoke_sessions(user.email)
+        return True
+
+    def sign_in(self, email: str, password: str, code: str = "") -> User | None:
+        """The account when the password (and, with a second factor, the code) is right; raises
+        Throttled after too many failures, a missing, wrong or reused code counting as one.
 
         An unknown e-mail costs the same Argon2 time as a wrong password."""
         email = email.strip().lower()
@@ -262,16 +288,24 @@ class Accounts:
         if user is None or not user.password_hash:
             self._verify(dummy, candidate)
             user = None
-        elif not self._verify(user.password_hash, candidate):
+        elif not self._verify(user.password_hash, candidate) or not self._second_factor(user, code):
             user = None
         if user is None:
             self.throttle.failed(email, self.clock())
             return None
         self.throttle.succeeded(email)
         if self._hasher.check_needs_rehash(user.password_hash):
-            sites = user.sites if user.sites is not None else frozenset()
-            self._save_user(email, self._hasher.hash(candidate), user.role, sites)
+            self._save_user(replace(user, password_hash=self._hasher.hash(candidate)))
         return user
+
+    def _second_factor(self, user: User, code: str) -> bool:
+        """No second factor, or a valid code for a time step the user has not signed in with."""
+        if not user.totp_nonce:
+            return True
+        now = self.clock()
+        secret = totp.derive_secret(self._secret_key, user.email, user.totp_nonce)
+        step = totp.verify(secret, code[:64], now)
+        return step is not None and self.used_steps.claim(user.email, step, now)
 
     # API keys
 
@@ -320,20 +354,21 @@ class Accounts:
         rows = self.store.read(query("user"), {"email": email})
         return _user(rows[0]) if rows else None
 
-    def _save_user(
-        self,
-        email: str,
-        password_hash: str,
-        role: Role,
-        sites: frozenset[str] | None,
-        *,
-        deleted: bool = False,
-    ) -> None:
+    def _existing(self, email: str) -> User:
+        email = normalize_email(email)
+        user = self._load_user(email)
+        if user is None:
+            raise AccountError(f"no such user: {email}")
+        return user
+
+    def _save_user(self, user: User, *, deleted: bool = False) -> None:
+        """A new version of the account with every column: a change keeps what it does not touch."""
         parameters = {
-            "email": email,
-            "password_hash": password_hash,
-            "role": role,
-            "sites": sorted(sites or ()),
+            "email": user.email,
+            "password_hash": user.password_hash,
+            "role": user.role,
+            "sites": sorted(user.sites or ()),
+            "totp_nonce": user.totp_nonce,
             "updated_ms": int(time.time() * 1000),
             "deleted": int(deleted),
         }
@@ -384,6 +419,7 @@ def _user(row: dict[str, Any]) -> User:
         sites=None if role == "admin" else frozenset(row["sites"]),
         password_hash=row["password_hash"],
         revoked_before_ms=int(row.get("revoked_before_ms") or 0),
+        totp_nonce=row.get("totp_nonce") or "",
     )
 
 

@@ -1,9 +1,11 @@
 """The login page, sign-in and sign-out.
 
 A sign-in issues a new session (a new random id: any cookie sent with the form is discarded). A
-wrong e-mail and a wrong password get the same answer, in the same time. After too many failures
-for one e-mail, further attempts get 429 without the password being checked. Sign-out records
-that the user's sessions issued until now are over, so a copied cookie is useless too.
+wrong e-mail and a wrong password get the same answer, in the same time; so does a missing, wrong
+or reused one-time code of a user with a second factor (the field is ignored for the others).
+After too many failures for one e-mail, further attempts get 429 without the password being
+checked. Sign-out records that the user's sessions issued until now are over, so a copied cookie
+is useless too.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ async def submit(request: Request) -> Response:
     context = dashboards_of(request)
     accounts = context.accounts()
     try:
-        user = await run_in_threadpool(accounts.sign_in, email, fields.get("password", ""))
+        password, code = fields.get("password", ""), fields.get("code", "")
+        user = await run_in_threadpool(accounts.sign_in, email, password, code)
     except Throttled as throttled:
         headers = {"Retry-After": str(throttled.retry_after)}
         return _page(request, next_path, email, THROTTLED, status=429, headers=headers)

@@ -3,6 +3,7 @@ hashing, API keys, sign-in throttling, and the pure parts of sessions and of the
 
 from __future__ import annotations
 
+import base64
 import io
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 from collector import cli, logs
 from collector.settings import Settings, SettingsError
 from collector.store import Store
+from dashboards import totp
 from dashboards.accounts import (
     THROTTLE_WINDOW_SECONDS,
     AccountError,
@@ -106,8 +108,8 @@ def test_users_add_list_remove(
 
     code, out, _ = run(monkeypatch, capsys, "users", "list")
     assert out.splitlines() == [
-        "ana@example.com\tadmin\t*",
-        "bob@example.com\tviewer\texample.com shop.test",
+        "ana@example.com\tadmin\t*\ttotp off",
+        "bob@example.com\tviewer\texample.com shop.test\ttotp off",
     ]
 
     code, out, _ = run(
@@ -118,7 +120,7 @@ def test_users_add_list_remove(
 
     code, out, _ = run(monkeypatch, capsys, "users", "remove", "BOB@example.com")
     assert (code, out) == (0, "user bob@example.com removed; its sessions and keys are revoked\n")
-    assert run(monkeypatch, capsys, "users", "list")[1] == "ana@example.com\tadmin\t*\n"
+    assert run(monkeypatch, capsys, "users", "list")[1] == "ana@example.com\tadmin\t*\ttotp off\n"
     code, _, err = run(monkeypatch, capsys, "users", "remove", "bob@example.com")
     assert (code, err) == (2, "audience: error: no such user: bob@example.com\n")
 
@@ -174,6 +176,55 @@ def test_passwords_are_stored_as_argon2id_hashes(
         store.close()
     assert row["password_hash"].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert PASSWORD not in str(row)
+
+
+def test_users_totp_enables_shows_the_secret_once_and_disables(
+    env: dict[str, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(monkeypatch, capsys, "users", "totp", "ana@example.com")
+    assert (code, err) == (2, "audience: error: no such user: ana@example.com\n")
+    run(
+        monkeypatch, capsys, "users", "add", "ana@example.com", "--role", "admin",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    code, out, err = run(monkeypatch, capsys, "users", "totp", "Ana@Example.com")
+    assert code == 0
+    uri, secret = out.splitlines()
+    assert uri == (
+        f"otpauth://totp/Kalido%20Audience:ana@example.com?secret={secret}&issuer=Kalido%20Audience"
+    )
+    assert len(secret) == 32 and secret.isupper()
+    assert err == (
+        "second factor of ana@example.com enabled and its sessions signed out: add the URI (or the"
+        " secret) to an authenticator app now, it is shown only this once\n"
+    )
+    assert run(monkeypatch, capsys, "users", "list")[1] == "ana@example.com\tadmin\t*\ttotp on\n"
+
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        [row] = store.query_dicts("SELECT * FROM audience.users FINAL")
+        accounts = Accounts(store, SECRET.encode(), clock=Clock())
+        one_time = totp.generate(base64.b32decode(secret), accounts.clock())
+        assert accounts.sign_in("ana@example.com", PASSWORD) is None
+        assert accounts.sign_in("ana@example.com", PASSWORD, one_time) is not None
+    finally:
+        store.close()
+    assert len(row["totp_nonce"]) == 32  # only the nonce is stored: not the secret
+    stored = str(row)
+    assert secret not in stored and base64.b32decode(secret).hex() not in stored
+
+    code, out, err = run(monkeypatch, capsys, "users", "totp", "ana@example.com", "--disable")
+    assert (code, out, err) == (
+        0,
+        "second factor of ana@example.com removed; its sessions are signed out\n",
+        "",
+    )
+    assert run(monkeypatch, capsys, "users", "list")[1] == "ana@example.com\tadmin\t*\ttotp off\n"
+    code, out, _ = run(monkeypatch, capsys, "users", "totp", "ana@example.com", "--disable")
+    assert (code, out) == (0, "ana@example.com had no second factor\n")
 
 
 def test_keys_create_list_revoke(
@@ -245,6 +296,28 @@ def test_sign_in_checks_the_password(accounts: Accounts) -> None:
     assert accounts.sign_in("ana@example.com", PASSWORD + "!") is None
     assert accounts.sign_in("nobody@example.com", PASSWORD) is None
     assert accounts.sign_in("ana@example.com", "x" * 5000) is None
+
+
+def test_changes_to_an_account_keep_its_second_factor(accounts: Accounts, clock: Clock) -> None:
+    ana, changed = "ana@example.com", "a new password!"
+    accounts.add_user(ana, PASSWORD, "admin")
+    secret = accounts.enable_totp(ana)
+    accounts.add_user(ana, changed, "viewer", ["example.com"])  # new password and access
+    user = accounts.user(ana)
+    assert user is not None and user.totp_nonce and user.role == "viewer"
+    assert accounts.sign_in(ana, changed) is None
+    assert accounts.sign_in(ana, changed, totp.generate(secret, clock())) is not None
+
+    again = accounts.enable_totp(ana)  # re-enrolment: a new secret, the old one stops working
+    clock.now += totp.STEP_SECONDS
+    assert accounts.sign_in(ana, changed, totp.generate(secret, clock())) is None
+    assert accounts.sign_in(ana, changed, totp.generate(again, clock())) is not None
+    assert accounts.disable_totp(ana)
+    user = accounts.user(ana)
+    assert user is not None and user.totp_nonce == "" and user.role == "viewer"
+    assert accounts.sign_in(ana, changed) is not None  # the password stays
+    with pytest.raises(AccountError, match="no such user"):
+        accounts.enable_totp("bob@example.com")
 
 
 def test_unknown_emails_spend_the_same_argon2_time(

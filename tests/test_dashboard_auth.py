@@ -25,7 +25,7 @@ from collector.asgi import Receive, Scope, Send
 from collector.settings import Settings
 from collector.sites import Site
 from collector.store import Store
-from dashboards import auth, login
+from dashboards import auth, login, totp
 from dashboards.accounts import THROTTLE_WINDOW_SECONDS, Accounts
 from dashboards.context import Dashboards, dashboards_of
 from dashboards.security import CONTENT_SECURITY_POLICY, SecurityMiddleware
@@ -111,9 +111,13 @@ class Server:
         self.http.cookies.clear()  # every test says which cookie it sends
         return response
 
-    def login(self, email: str, password: str, next_path: str = "", **kw: Any) -> httpx.Response:
+    def login(
+        self, email: str, password: str, next_path: str = "", code: str | None = None, **kw: Any
+    ) -> httpx.Response:
         headers = {**SAME_ORIGIN, **kw.pop("headers", {})}
         form = {"email": email, "password": password, "next": next_path}
+        if code is not None:
+            form["code"] = code
         return self.request("POST", "/login", data=form, headers=headers, **kw)
 
     def session(self, email: str = ADMIN, secure: bool = False) -> str:
@@ -249,6 +253,111 @@ def test_throttling_after_five_failures(server: Server) -> None:
     assert server.login(VIEWER, PASSWORD).status_code == 303  # only that account is throttled
     server.clock.advance(THROTTLE_WINDOW_SECONDS + 1)
     assert server.login(ADMIN, PASSWORD).status_code == 303
+
+
+# Second factor
+
+
+def wrong_code(secret: bytes, now: float) -> str:
+    """Six digits that are not a code of ``secret`` in the window around ``now``."""
+    valid = {totp.generate(secret, now + offset) for offset in (-30, 0, 30)}
+    return next(code for code in ("000000", "111111", "222222", "333333") if code not in valid)
+
+
+def test_login_page_has_an_optional_accessible_one_time_code_field(server: Server) -> None:
+    html = server.request("GET", "/login").text
+    assert '<label for="code">One-time code</label>' in html
+    field = html[html.index('<input id="code"') :].split(">", 1)[0]
+    for attribute in (
+        'name="code"',
+        'autocomplete="one-time-code"',
+        'inputmode="numeric"',
+        'aria-describedby="code-hint"',
+    ):
+        assert attribute in field
+    assert "required" not in field
+    assert 'id="code-hint"' in html
+
+
+def test_a_user_with_totp_needs_the_password_and_a_fresh_code(server: Server) -> None:
+    secret = server.accounts.enable_totp(ADMIN)
+    wrong_password = server.login(ADMIN, "not the password")
+    assert wrong_password.status_code == 401
+    now = server.clock()
+    code = totp.generate(secret, now)
+    failures = {  # with the wrong password: 4 of the 5 failures before throttling
+        "no code": server.login(ADMIN, PASSWORD),
+        "wrong code": server.login(ADMIN, PASSWORD, code=wrong_code(secret, now)),
+        "code of a minute ago": server.login(ADMIN, PASSWORD, code=totp.generate(secret, now - 60)),
+    }
+    for name, response in failures.items():
+        assert response.status_code == 401, name
+        assert response.text == wrong_password.text, name  # the same page, the same message
+        assert session_token(response) is None, name
+
+    signed_in = server.login(ADMIN, PASSWORD, code=f"{code[:3]} {code[3:]}")
+    assert signed_in.status_code == 303
+    token = session_token(signed_in)
+    assert server.request("GET", "/api/probe/example.com", cookie=token).status_code == 200
+
+    replay = server.login(ADMIN, PASSWORD, code=code)  # the same code, still in its 30 seconds
+    assert replay.status_code == 401 and replay.text == wrong_password.text
+    assert session_token(replay) is None
+    server.clock.advance(totp.STEP_SECONDS)
+    later = server.login(ADMIN, PASSWORD, code=totp.generate(secret, server.clock()))
+    assert later.status_code == 303
+
+
+def test_users_without_totp_sign_in_as_before(server: Server) -> None:
+    server.accounts.enable_totp(ADMIN)
+    assert server.login(VIEWER, PASSWORD).status_code == 303
+    assert server.login(VIEWER, PASSWORD, code="not a code").status_code == 303
+    assert server.login(VIEWER, "not the password", code="123456").status_code == 401
+
+
+def test_code_failures_count_toward_throttling(server: Server) -> None:
+    secret = server.accounts.enable_totp(ADMIN)
+    now = server.clock()
+    for code in (None, "", wrong_code(secret, now), "abcdef", wrong_code(secret, now)):
+        assert server.login(ADMIN, PASSWORD, code=code).status_code == 401
+    throttled = server.login(ADMIN, PASSWORD, code=totp.generate(secret, now))
+    assert throttled.status_code == 429 and session_token(throttled) is None
+    server.clock.advance(THROTTLE_WINDOW_SECONDS + 1)
+    code = totp.generate(secret, server.clock())
+    assert server.login(ADMIN, PASSWORD, code=code).status_code == 303
+
+
+def test_enrolment_and_disable_sign_the_user_out(server: Server) -> None:
+    before = server.session()
+    secret = server.accounts.enable_totp(ADMIN)
+    assert server.request("GET", "/api/probe/example.com", cookie=before).status_code == 401
+    signed_in = server.login(ADMIN, PASSWORD, code=totp.generate(secret, server.clock()))
+    with_code = session_token(signed_in)
+    assert server.request("GET", "/api/probe/example.com", cookie=with_code).status_code == 200
+
+    server.clock.advance(1)  # sign-outs have a millisecond resolution
+    assert server.accounts.disable_totp(ADMIN)
+    assert server.request("GET", "/api/probe/example.com", cookie=with_code).status_code == 401
+    assert server.login(ADMIN, PASSWORD).status_code == 303  # no code needed any more
+    assert not server.accounts.disable_totp(ADMIN)
+
+
+def test_re_enrolling_invalidates_the_old_secret(server: Server) -> None:
+    old = server.accounts.enable_totp(ADMIN)
+    new = server.accounts.enable_totp(ADMIN)
+    assert new != old
+    now = server.clock()
+    assert server.login(ADMIN, PASSWORD, code=totp.generate(old, now)).status_code == 401
+    assert server.login(ADMIN, PASSWORD, code=totp.generate(new, now)).status_code == 303
+
+
+def test_a_password_change_keeps_totp(server: Server) -> None:
+    secret = server.accounts.enable_totp(ADMIN)
+    server.accounts.add_user(ADMIN, "a brand new password", "admin")
+    assert server.login(ADMIN, "a brand new password").status_code == 401
+    code = totp.generate(secret, server.clock())
+    assert server.login(ADMIN, PASSWORD, code=code).status_code == 401  # the old password
+    assert server.login(ADMIN, "a brand new password", code=code).status_code == 303
 
 
 # Sessions over time

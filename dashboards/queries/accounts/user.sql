@@ -4,6 +4,7 @@ SELECT
     password_hash,
     role,
     sites,
+    totp_nonce,
     (
         SELECT toUnixTimestamp64Milli(max(revoked_before))
         FROM audience.session_revocations

@@ -1,4 +1,4 @@
 -- Every account, for `audience users list`.
-SELECT email, password_hash, role, sites
+SELECT email, password_hash, role, sites, totp_nonce
 FROM audience.users FINAL
 ORDER BY email
