@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from starlette.applications import Starlette
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 
-from collector import agent, heap, views
-from collector.asgi import ASGIApp, Receive, Scope, Send
+from collector import agent, heap, retention, views
+from collector.asgi import Receive, Scope, Send
+from collector.erasure import ErasedVisitors
 from collector.forward import ToStoreOwner, owner_socket
 from collector.geo import GeoLocator
 from collector.ingest import EventEndpoint
@@ -128,22 +129,27 @@ def create_app(
             Route("/readyz", views.readyz),
             Route("/metrics", views.metrics),
             Route("/js/{name}", views.script),
-            Route("/api/privacy/optout", views.optout, methods=["POST"]),
-            Mount("", app=_dashboards(settings, runtime)),
+            Route("/.well-known/security.txt", security_txt),
+            *_store_backed(settings, runtime),
         ],
         lifespan=lifespan,
     )
     web.state.runtime = runtime
     web.state.readiness = lambda: _readiness(runtime)
-    return CollectorApp(runtime, endpoint, web)
+    return CollectorApp(runtime, endpoint, SecurityHeaders(web, settings.trusted_proxies))
 
 
-def _dashboards(settings: Settings, runtime: Runtime) -> ASGIApp:
-    """The dashboards, served here, or by the store owner when only it may open the store."""
+def _store_backed(settings: Settings, runtime: Runtime) -> list[BaseRoute]:
+    """The visitor's privacy API and the dashboards: served here, or by the store owner when
+    only it may open the store."""
     if runtime.role == "http" and is_embedded(settings.clickhouse_url):
         runtime.forward = ToStoreOwner(owner_socket(settings.data_dir))
-        return runtime.forward
-    return create_dashboards(settings, runtime)
+        return [Mount("", app=runtime.forward)]
+    privacy = PrivacyAPI(
+        runtime, StateSigner(settings.secret_key), settings.secret_key, settings.retention_months
+    )
+    page = PrivacyPage(privacy, settings.privacy_contact)
+    return [*privacy.routes(), *page.routes(), Mount("", app=create_dashboards(settings, runtime))]
 
 
 async def _start(runtime: Runtime) -> None:
@@ -157,8 +163,12 @@ async def _start(runtime: Runtime) -> None:
         )
         runtime.sites.replace(runtime.store.sites())
         runtime.sites.save_snapshot(snapshot)
-        runtime.writer = Writer(SpoolConsumer(settings.spool_dir), runtime.store, runtime.metrics)
+        runtime.writer = Writer(
+            SpoolConsumer(settings.spool_dir), runtime.store, runtime.metrics, runtime.erased
+        )
         runtime.writer.start()
+        daily = retention.every_day(runtime.store, settings.retention_months, runtime.metrics)
+        runtime.tasks.append(loop.create_task(daily))
     elif runtime.role == "owner":
         assert runtime.store is not None, "the store owner hands its store to its app"
         runtime.sites.replace(runtime.store.sites())

@@ -7,7 +7,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from collector import logs
+from collector import logs, privacy_cli, retention
 from collector.geo import GeoDatabaseError
 from collector.settings import Settings, SettingsError
 from collector.sites import (
@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands.add_parser("list", help="list the keys")
     revoke_key = key_commands.add_parser("revoke", help="revoke a key")
     revoke_key.add_argument("id")
+
+    commands.add_parser(
+        "retention",
+        help="drop the data past AUDIENCE_RETENTION_MONTHS now and purge erased rows "
+        "(serve does it daily)",
+    )
+    privacy_cli.add_parser(commands)
     return parser
 
 
@@ -125,6 +132,10 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
         return _users(arguments, settings)
     if arguments.command == "keys":
         return _keys(arguments, settings)
+    if arguments.command == "retention":
+        return _retention(settings)
+    if arguments.command == "privacy":
+        return privacy_cli.run(arguments, settings)
     return _sites(arguments, settings)
 
 
@@ -132,6 +143,21 @@ def _migrate(settings: Settings) -> int:
     store = Store.open(settings.clickhouse_url, settings.retention_months)
     store.close()
     print("schema up to date")
+    return 0
+
+
+def _retention(settings: Settings) -> int:
+    store = Store.open(settings.clickhouse_url, settings.retention_months)
+    try:
+        report = retention.run(store, settings.retention_months, wait=True)
+    finally:
+        store.close()
+    for table, partitions in sorted(report.dropped.items()):
+        print(f"{table}: dropped {' '.join(partitions)}")
+    for table, partitions in sorted(report.purged.items()):
+        print(f"{table}: erased rows purged from {' '.join(partitions)}")
+    if not report.dropped:
+        print(f"nothing is past the retention of {report.months} months")
     return 0
 
 

@@ -38,10 +38,18 @@ class Histogram:
         self.count += 1
 
 
-_COUNTERS = ("accepted", "stored_rows", "insert_failures", "spool_damaged_records")
+_COUNTERS = (
+    "accepted",
+    "stored_rows",
+    "insert_failures",
+    "spool_damaged_records",
+    "retention_partitions_dropped",
+    "retention_failures",
+)
 _HISTOGRAMS = ("batch_rows", "batch_seconds", "commit_records", "commit_seconds")
 SNAPSHOT_SECONDS = 1.0
 OWNER_SNAPSHOT = "owner.json"  # the store owner's; each worker's is worker-<pid>.json
+RETENTION_LAST_RUN = "audience_retention_last_run_timestamp_seconds"
 GAUGE_FRESH_SECONDS = 3 * SNAPSHOT_SECONDS
 
 
@@ -54,15 +62,20 @@ class Metrics:
         self.stored_rows = 0
         self.insert_failures = 0
         self.spool_damaged_records = 0
+        self.retention_partitions_dropped = 0
+        self.retention_failures = 0
+        self.retention_last_run = 0.0  # the end of the last successful run, 0 before one
         self.batch_rows = Histogram(BATCH_SIZE_BUCKETS)
         self.batch_seconds = Histogram(LATENCY_BUCKETS)
         self.commit_seconds = Histogram(COMMIT_BUCKETS)
         self.commit_records = Histogram(COMMIT_SIZE_BUCKETS)
-        self.gauges: dict[str, Callable[[], float]] = {}
+        self.gauges: dict[str, Callable[[], float]] = {
+            RETENTION_LAST_RUN: lambda: self.retention_last_run
+        }
 
-    def drop(self, reason: str) -> None:
+    def drop(self, reason: str, count: int = 1) -> None:
         with self._lock:  # a snapshot may be copying the dict on another thread
-            self.dropped[reason] += 1
+            self.dropped[reason] += count
 
     def reject(self, status: int) -> None:
         with self._lock:
@@ -79,6 +92,16 @@ class Metrics:
         with self._lock:
             self.commit_records.observe(records)
             self.commit_seconds.observe(seconds)
+
+    def retention_ran(self, partitions_dropped: int, at: float) -> None:
+        """A run of the retention job (``collector.retention``) succeeded at ``at``."""
+        with self._lock:
+            self.retention_partitions_dropped += partitions_dropped
+            self.retention_last_run = at
+
+    def retention_failed(self) -> None:
+        with self._lock:
+            self.retention_failures += 1
 
     def snapshot(self) -> dict[str, Any]:
         """Every figure as plain data: what a process shares with the others."""
@@ -143,6 +166,12 @@ class Metrics:
         lines.append(f"audience_insert_failures_total {self.insert_failures}")
         _counter(lines, "audience_spool_damaged_records_total", "Unreadable spool records.")
         lines.append(f"audience_spool_damaged_records_total {self.spool_damaged_records}")
+        name = "audience_retention_partitions_dropped_total"
+        _counter(lines, name, "Partitions past the retention dropped by the daily job.")
+        lines.append(f"{name} {self.retention_partitions_dropped}")
+        name = "audience_retention_failures_total"
+        _counter(lines, name, "Runs of the retention job that failed (retried the next day).")
+        lines.append(f"{name} {self.retention_failures}")
         for name, read in sorted(self.gauges.items()):
             lines += [f"# TYPE {name} gauge", f"{name} {read()}"]
         with self._lock:

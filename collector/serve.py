@@ -25,6 +25,7 @@ from collector.metrics import (
     SharedMetrics,
     snapshot_directory,
 )
+from collector.retention import DailyRetention
 from collector.settings import Settings, SettingsError
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer
@@ -92,27 +93,35 @@ def _start_demo(settings: Settings) -> DemoTraffic:
 
 
 class StoreOwner:
-    """The parent of HTTP workers: the writer, the sites snapshot the workers read, and on the
-    embedded store the dashboards and metrics the workers forward to its Unix socket."""
+    """The parent of HTTP workers: the writer, the retention job, the sites snapshot the workers
+    read, and on the embedded store the dashboards and metrics the workers forward to its Unix
+    socket."""
 
     def __init__(self, settings: Settings, log_config: dict[str, Any]) -> None:
         self.settings = settings
         self.store = Store.open(settings.clickhouse_url, settings.retention_months)
         self.metrics = Metrics()
-        self.writer = Writer(SpoolConsumer(settings.spool_dir), self.store, self.metrics)
+        self.writer = Writer(
+            SpoolConsumer(settings.spool_dir),
+            self.store,
+            self.metrics,
+            ErasedVisitors(settings.data_dir / ERASED_SNAPSHOT),
+        )
+        self.retention = DailyRetention(self.store, settings.retention_months, self.metrics)
         self.sites = SiteRegistry()
         self.shared_metrics = SharedMetrics(snapshot_directory(settings.data_dir), OWNER_SNAPSHOT)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._refresh_sites, name="audience-sites")
         self.web: uvicorn.Server | None = None
         if is_embedded(settings.clickhouse_url):
-            self.web = _owner_server(settings, self.store, self.metrics, log_config)
+            self.web = _owner_server(settings, self.store, self.writer, self.metrics, log_config)
         self._web_thread = threading.Thread(target=self._serve_web, name="audience-owner-web")
 
     def start(self) -> None:
         self.shared_metrics.clear()
         self._publish_sites()
         self.writer.start()
+        self.retention.start()
         self._thread.start()
         if self.web is not None:
             self._web_thread.start()
@@ -164,12 +173,13 @@ class StoreOwner:
         if self.web is not None and self._web_thread.is_alive():
             self.web.should_exit = True
             self._web_thread.join(GRACEFUL_SHUTDOWN_SECONDS + 5)
+        self.retention.stop()
         self.writer.stop()
         self.store.close()
 
 
 def _owner_server(
-    settings: Settings, store: Store, metrics: Metrics, log_config: dict[str, Any]
+    settings: Settings, store: Store, writer: Writer, metrics: Metrics, log_config: dict[str, Any]
 ) -> uvicorn.Server:
     """The owner's app on a Unix socket in a directory only this user may enter."""
     socket_path = owner_socket(settings.data_dir)

@@ -29,6 +29,19 @@ from collector.sites import Site
 log = logging.getLogger("audience.store")
 EVENTS_TABLE = "audience.events"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_MONTH_PARTITION = re.compile(r"toYYYYMM\((\w+)\)")
+_RETENTION_TTL = re.compile(
+    r" TTL toStartOfMonth\((\w+)\) \+ toIntervalMonth\((\d+)\)(?: SETTINGS |$)"
+)
+VISITOR_FIELDS = tuple(column for column in COLUMNS if column != "visitor")
+# The rollups fed from audience.events: their materialized view, and the events column whose UTC
+# day is the day of the rollup row an event counts in. ROLLUP_CASCADES: the rollups fed in turn
+# from those (the daily ones). Erasing a visitor rebuilds the days it counted in, in all of them.
+EVENT_ROLLUPS = {"traffic_hourly_mv": "ts", "visits_hourly_mv": "visit_start"}
+ROLLUP_CASCADES = {
+    "audience.traffic_hourly": ("audience.traffic_daily",),
+    "audience.visits_hourly": ("audience.visits_daily",),
+}
 
 
 class StoreError(RuntimeError):
@@ -165,6 +178,57 @@ class Store:
         match = re.search(r"TTL .*toIntervalMonth\((\d+)\)", rows[0][0]) if rows else None
         return int(match.group(1)) if match else None
 
+    # Retention: what may go, and dropping it (collector.retention decides when).
+
+    def retention_partitions(self) -> list[tuple[str, int, str]]:
+        """(table, months, partition id) of each active partition of the audience tables that
+        are partitioned by the month of a time column and whose only TTL is the retention's on
+        that column, ``toStartOfMonth(column) + INTERVAL months MONTH``."""
+        tables: dict[str, int] = {}
+        for name, partition_key, engine_full in self._rows(
+            "SELECT name, partition_key, engine_full FROM system.tables"
+            " WHERE database = 'audience' AND engine LIKE '%MergeTree'"
+        ):
+            months = _retention_ttl(partition_key, engine_full)
+            if months is not None:
+                tables[name] = months
+        rows = self._rows(
+            "SELECT DISTINCT table, partition_id FROM system.parts"
+            " WHERE database = 'audience' AND active AND has({t:Array(String)}, table)"
+            " ORDER BY table, partition_id",
+            {"t": sorted(tables)},
+        )
+        return [(table, tables[table], partition) for table, partition in rows]
+
+    def drop_partition(self, table: str, partition_id: str) -> None:
+        """Drop a partition of an audience table now, whatever its size."""
+        with self._driver() as client:
+            client.command(
+                "ALTER TABLE audience.{t:Identifier} DROP PARTITION ID {p:String}",
+                parameters={"t": table, "p": partition_id},
+                settings={"max_partition_size_to_drop": 0},  # the TTL knows no size limit
+            )
+
+    def masked_partitions(self) -> list[tuple[str, str]]:
+        """(table, partition id) of the audience partitions holding rows that a lightweight
+        DELETE hid but left on disk."""
+        rows = self._rows(
+            "SELECT DISTINCT table, partition_id FROM system.parts"
+            " WHERE database = 'audience' AND active AND has_lightweight_delete"
+            " ORDER BY table, partition_id"
+        )
+        return [(table, partition) for table, partition in rows]
+
+    def apply_deleted_mask(self, table: str, partition_id: str, *, wait: bool) -> None:
+        """Rewrite a partition's parts without their deleted rows: a mutation, left to run in
+        the background unless ``wait`` (the store's lock is held while it waits)."""
+        with self._driver() as client:
+            client.command(
+                "ALTER TABLE audience.{t:Identifier} APPLY DELETED MASK IN PARTITION ID {p:String}",
+                parameters={"t": table, "p": partition_id},
+                settings={"mutations_sync": 2 if wait else 0},
+            )
+
     def insert_events(self, payloads: Sequence[bytes], token: str) -> None:
         """Insert one batch of encoded rows (``rows.encode_row``: JSON arrays in column order).
 
@@ -226,6 +290,16 @@ def _embedded_store_in_use(url: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def _retention_ttl(partition_key: str, engine_full: str) -> int | None:
+    """The months of a table's retention TTL: its partitions are the months of a column and its
+    only TTL expires each row with its whole month of that column (retention.sql); else None."""
+    partition = _MONTH_PARTITION.fullmatch(partition_key)
+    ttl = _RETENTION_TTL.search(engine_full)
+    if partition is None or ttl is None or ttl.group(1) != partition.group(1):
+        return None
+    return int(ttl.group(2))
 
 
 def _redact(url: str) -> str:
