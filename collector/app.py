@@ -37,7 +37,10 @@ from collector.metrics import (
     snapshot_directory,
 )
 from collector.pipeline import Pipeline
+from collector.privacy_api import PrivacyAPI
+from collector.privacy_page import PrivacyPage
 from collector.ratelimit import RateLimiter
+from collector.security import SecurityHeaders, security_txt
 from collector.settings import Settings
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer, SpoolProducer
@@ -72,7 +75,7 @@ class Runtime:
 class CollectorApp:
     """The ASGI entry point: /api/event goes straight to its handler, the rest to Starlette."""
 
-    def __init__(self, runtime: Runtime, endpoint: EventEndpoint, web: Starlette) -> None:
+    def __init__(self, runtime: Runtime, endpoint: EventEndpoint, web: SecurityHeaders) -> None:
         self.runtime = runtime
         self.endpoint = endpoint
         self.web = web

@@ -1,5 +1,5 @@
 """The ASGI types of the collector's lean handlers, reading a request body under a cap, and
-answering with JSON (or nothing)."""
+answering with JSON (with ``X-Content-Type-Options: nosniff``) or nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+_JSON_HEADERS = [(b"content-type", b"application/json"), (b"x-content-type-options", b"nosniff")]
 
 
 class BodyTooLarge(Exception):
@@ -52,7 +55,7 @@ async def answer(
         (b"cache-control", b"no-store"),
         *(headers or []),
     ]
-    if body:
-        response_headers.append((b"content-type", b"application/json"))
+    if body:  # never an accepted beacon's 202, whose answer stays as lean as it is
+        response_headers += _JSON_HEADERS
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 PREFIX = "AUDIENCE_"
 MIN_SECRET_LENGTH = 32
+_MAILBOX = re.compile(r"[^@/?#]+@[^@/?#]+\.[^@/?#.]+")
 
 
 class SettingsError(ValueError):
@@ -45,6 +48,8 @@ class Settings:
     log_level: str = "info"
     session_idle_minutes: int = 60
     session_hours: int = 12
+    security_contact: str | None = None
+    privacy_contact: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +73,8 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
             session_idle_minutes=env.integer("SESSION_IDLE_MINUTES", 60, low=1, high=7 * 24 * 60),
             session_hours=env.integer("SESSION_HOURS", 12, low=1, high=24 * 90),
+            security_contact=env.contact_uri("SECURITY_CONTACT"),
+            privacy_contact=env.contact_uri("PRIVACY_CONTACT"),
         )
 
     @property
@@ -137,6 +144,20 @@ class _Environ:
                 raise self.fail(name, f"not an IP address or network: {item!r}") from None
         return tuple(networks)
 
+    def contact_uri(self, name: str) -> str | None:
+        """A ``mailto:`` address or an ``https:`` URL: a line of security.txt, so one ASCII word."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if not value.isascii() or not value.isprintable() or " " in value:
+            raise self.fail(name, f"expected a URI without spaces, got {value!r}")
+        scheme, _, rest = value.partition(":")
+        if scheme.lower() == "mailto" and _MAILBOX.fullmatch(rest):
+            return value
+        if scheme.lower() == "https" and _has_host(value):
+            return value
+        raise self.fail(name, f"expected mailto:ADDRESS or an https:// URL, got {value!r}")
+
     def clickhouse_url(self, data_dir: Path) -> str:
         value = self.raw("CLICKHOUSE_URL")
         if value is None:
@@ -153,6 +174,13 @@ class _Environ:
                 raise self.fail("SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
             return value.encode()
         return _secret_from_file(data_dir / "secret.key")
+
+
+def _has_host(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).hostname)
+    except ValueError:  # an unclosed [ of an IPv6 host
+        return False
 
 
 def _secret_from_file(path: Path) -> bytes:

@@ -104,7 +104,7 @@ class PlannedEvent:
 
 class VisitorModel:
     def __init__(self, visitors: int, seed: int = 7) -> None:
-        self.random = random.Random(seed)
+        self.random = random.Random(seed)  # nosec B311 # synthetic traffic, replayable by seed
         plan = list(networks().items())
         city_weights = {city: weight for city, _, weight in CITIES}
         cidr_weights = [city_weights[place[0]] for _, place in plan]

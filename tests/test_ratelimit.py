@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from collector.ratelimit import RateLimiter
 
 
@@ -67,3 +69,21 @@ def test_an_ipv6_visitor_is_one_client_per_64() -> None:
     assert limiter.allow("2a01:e0a:1:2::ffff", 0.0)  # another address of the same /64
     assert not limiter.allow("2a01:e0a:1:2:aaaa::9", 0.0)
     assert limiter.allow("2a01:e0a:1:3::1", 0.0)  # the next /64 is someone else
+
+
+def test_the_buckets_keep_no_address() -> None:
+    """Keys are keyed hashes with a key made at start: no address, and nothing another process
+    (or a memory dump read later) could match against an address."""
+    addresses = ["198.51.100.7", "2a01:e0a:1:2::1"]
+    one, other = RateLimiter(per_second=1.0, burst=5), RateLimiter(per_second=1.0, burst=5)
+    for limiter in (one, other):
+        for address in addresses:
+            assert limiter.allow(address, 0.0)
+    for address in addresses:
+        packed = ipaddress.ip_address(address).packed
+        for key in one._buckets:
+            assert len(key) == 8
+            assert address.encode() not in key and packed not in key
+        state = repr(vars(one))
+        assert address not in state and address.split(":")[0] not in state
+    assert set(one._buckets).isdisjoint(other._buckets)  # the key differs per process

@@ -182,6 +182,14 @@ def test_short_secret_key_file_is_refused(tmp_path: Path, content: bytes) -> Non
         pytest.param("AUDIENCE_BATCH_ROWS", "0", id="batch-zero"),
         pytest.param("AUDIENCE_RATE_LIMIT", "-5", id="rate-negative"),
         pytest.param("AUDIENCE_RATE_LIMIT_BURST", "0", id="burst-zero"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "security@example.com", id="contact-no-scheme"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "http://example.com/report", id="contact-http"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:nobody", id="contact-no-domain"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "https://", id="contact-no-host"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "https://[::1/x", id="contact-bad-host"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:a@b.fr\nPolicy: x", id="contact-line"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:a b@example.com", id="contact-space"),
+        pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:sécu@example.com", id="contact-ascii"),
     ],
 )
 def test_bad_value_names_the_variable(tmp_path: Path, variable: str, value: str) -> None:
@@ -189,6 +197,15 @@ def test_bad_value_names_the_variable(tmp_path: Path, variable: str, value: str)
     with pytest.raises(SettingsError) as caught:
         Settings.from_environ(environ)
     assert str(caught.value).startswith(f"{variable}: ")
+
+
+@pytest.mark.parametrize(
+    "contact", ["mailto:security@example.com", "https://example.com/.well-known/report"]
+)
+def test_security_contact(tmp_path: Path, contact: str) -> None:
+    environ = {"AUDIENCE_DATA_DIR": str(tmp_path), "AUDIENCE_SECURITY_CONTACT": f" {contact} "}
+    assert Settings.from_environ(environ).security_contact == contact
+    assert Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path)}).security_contact is None
 
 
 def test_settings_error_is_a_value_error() -> None:
