@@ -54,6 +54,7 @@ log = logging.getLogger("audience.app")
 Role = Literal["all", "http", "owner"]
 SITES_RELOAD_SECONDS = 5.0
 SITES_SNAPSHOT = "sites.json"
+ERASED_SNAPSHOT = "erased-visitors.bin"
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Runtime:
     writer: Writer | None = None
     spool: SpoolProducer | None = None
     forward: ToStoreOwner | None = None
+    erased: ErasedVisitors = field(default_factory=ErasedVisitors)
     shared_metrics: SharedMetrics | None = None  # with --workers N: the sum of all processes
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -93,12 +95,17 @@ def create_app(
     store: Store | None = None,
     metrics: Metrics | None = None,
     settle_heap: bool = False,
+    writer: Writer | None = None,
 ) -> CollectorApp:
-    """``store`` and ``metrics`` are the store owner's own, for ``role="owner"``.
+    """``store``, ``metrics`` and ``writer`` are the store owner's own, for ``role="owner"``.
     ``settle_heap`` tunes the garbage collector once started (``collector.heap``): for the
     serving processes of ``audience serve``, not for a test process."""
     metrics = metrics or Metrics()
-    runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store)
+    runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store, writer=writer)
+    if writer is not None:
+        runtime.erased = writer.erased
+    elif role == "all":
+        runtime.erased = ErasedVisitors(settings.data_dir / ERASED_SNAPSHOT)
     if role != "all":
         own = OWNER_SNAPSHOT if role == "owner" else f"worker-{os.getpid()}.json"
         runtime.shared_metrics = SharedMetrics(snapshot_directory(settings.data_dir), own)
@@ -108,6 +115,7 @@ def create_app(
         signer=StateSigner(settings.secret_key),
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         metrics=metrics,
+        erased=runtime.erased,
     )
     endpoint = EventEndpoint(pipeline, settings.trusted_proxies, metrics)
     metrics.gauges["audience_spool_bytes"] = lambda: (
@@ -216,6 +224,8 @@ async def _reload_sites(runtime: Runtime) -> None:
                 runtime.sites.save_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
             else:
                 runtime.sites.load_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
+            if runtime.role == "http":  # the owner's writer keeps its own list
+                runtime.erased.load_snapshot(runtime.settings.data_dir / ERASED_SNAPSHOT)
         except (StoreError, OSError, ValueError) as error:
             log.warning("could not reload the sites, keeping the known ones: %s", error)
 
@@ -232,7 +242,7 @@ async def _stop(runtime: Runtime) -> None:
         await runtime.spool.close()
         runtime.spool = None
     loop = asyncio.get_running_loop()
-    if runtime.writer is not None:
+    if runtime.writer is not None and runtime.role == "all":  # the owner stops its own
         await loop.run_in_executor(None, runtime.writer.stop)
     if runtime.forward is not None:
         await runtime.forward.aclose()

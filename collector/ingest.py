@@ -68,7 +68,8 @@ class EventEndpoint:
             await answer(send, error.status, problem, cors)
             return
         if not isinstance(outcome, Accepted):
-            await answer(send, 202, {"status": "dropped", "reason": outcome.reason}, cors)
+            forget = _FORGET_VISITOR if outcome.reason == "erased" else []
+            await answer(send, 202, {"status": "dropped", "reason": outcome.reason}, cors + forget)
             return
         try:
             if self.spool is None:
@@ -106,6 +107,10 @@ class EventEndpoint:
         return extra
 
 
+# The cookie of an erased visitor goes, and the snippet forgets the state it kept.
+_FORGET_VISITOR = [(b"set-cookie", cookie.encode()) for cookie in http.expired_cookies()] + [
+    (http.STATE_EXPIRES_HEADER.encode(), b"0")
+]
 _PREFLIGHT = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"content-type"),

@@ -2,9 +2,10 @@
 
 Reads like the data-flow diagram of the README: parse, check the site and the origin, require
 consent, limit the rate, drop bots (parsing the User-Agent), put the geolocation, advance the
-visit, build the row. A step raises BeaconError for a 4xx answer, returns Dropped for a 202
-that stores nothing, and otherwise fills the draft. The IP and the User-Agent are arguments of the
-enrichment steps and are never copied into the draft: the Row type has no field for them.
+visit (dropping a visitor who was erased), build the row. A step raises BeaconError for a 4xx
+answer, returns Dropped for a 202 that stores nothing, and otherwise fills the draft. The IP and
+the User-Agent are arguments of the enrichment steps and are never copied into the draft: the Row
+type has no field for them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NamedTuple
 from collector import consent
 from collector.agent import Agent, parse_agent
 from collector.beacon import Beacon, BeaconError, parse_beacon
+from collector.erasure import ErasedVisitors
 from collector.geo import UNKNOWN, Geo, GeoLocator
 from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
@@ -63,6 +65,7 @@ class Pipeline:
     signer: StateSigner
     limiter: RateLimiter
     metrics: Metrics
+    erased: ErasedVisitors = field(default_factory=ErasedVisitors)
 
     def run(self, incoming: Incoming) -> Accepted | Dropped:
         draft = Draft(incoming)
@@ -120,12 +123,16 @@ def put_geolocation(pipeline: Pipeline, draft: Draft) -> None:
     draft.geo = pipeline.geo.locate(draft.incoming.client_ip)
 
 
-def put_visit(pipeline: Pipeline, draft: Draft) -> None:
+def put_visit(pipeline: Pipeline, draft: Draft) -> Dropped | None:
     assert draft.beacon is not None
     signer = pipeline.signer
     previous = signer.verify(draft.incoming.cookie_state) or signer.verify(draft.beacon.state)
+    erased = pipeline.erased
+    if previous is not None and erased and signer.visitor_hash(previous) in erased:
+        return Dropped("erased")  # a tab still carrying the cookie of a visitor who erased it
     page = page_hash(draft.beacon.path) if draft.beacon.type == "pageview" else None
     draft.visit = step_visit(previous, draft.incoming.now, page)
+    return None
 
 
 def build_row(pipeline: Pipeline, draft: Draft) -> Row:

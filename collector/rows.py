@@ -37,6 +37,7 @@ class Row(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = Row._fields
+VISITOR_INDEX = COLUMNS.index("visitor")
 
 
 ROWS_FORMAT = "JSONCompactEachRow"  # how ClickHouse reads a batch of encoded rows, one per line

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from collector import logs
-from collector.app import SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app
+from collector.app import ERASED_SNAPSHOT, SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app
+from collector.erasure import ErasedVisitors
 from collector.forward import ClientScope, owner_socket, private_directory
 from collector.geo import GeoLocator
 from collector.metrics import (
@@ -188,7 +189,8 @@ def _owner_server(
     except OSError as error:
         raise StoreError(f"cannot serve the workers on {socket_path}: {error}") from error
     socket_path.unlink(missing_ok=True)  # left by a process that was killed
-    app = ClientScope(create_app(settings, role="owner", store=store, metrics=metrics))
+    owner = create_app(settings, role="owner", store=store, metrics=metrics, writer=writer)
+    app = ClientScope(owner)
     config = uvicorn.Config(
         app,
         uds=str(socket_path),

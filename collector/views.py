@@ -1,15 +1,13 @@
-"""The collector's views besides the hot endpoint: health, metrics, the snippet, opting out."""
+"""The collector's views besides the hot endpoint and the privacy API: health, metrics, snippet."""
 
 from __future__ import annotations
 
 import asyncio
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from collector import http, snippet
-from collector.beacon import MAX_BODY_BYTES
+from collector import snippet
 
 SNIPPET_CACHE = "public, max-age=604800, stale-while-revalidate=86400"
 SNIPPETS = snippet.file_names()
@@ -68,30 +66,3 @@ async def script(request: Request) -> Response:
     elif "gzip" in accepted:
         body, headers["content-encoding"] = asset.gzip, "gzip"
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
-
-
-async def optout(request: Request) -> Response:
-    """Withdrawal: the visitor cookie is expired at once (the snippet forgets its own state)."""
-    origin = request.headers.get("origin")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
-    try:
-        data = orjson.loads(body) if body else {}
-    except orjson.JSONDecodeError:
-        return JSONResponse({"error": "body is not valid JSON", "field": "body"}, status_code=400)
-    domain = data.get("site") if isinstance(data, dict) else None
-    site = request.app.state.runtime.sites.get(domain) if isinstance(domain, str) else None
-    if origin is not None and (site is None or not site.allows_origin(origin)):
-        return JSONResponse({"error": "origin not allowed for this site"}, status_code=403)
-    response = JSONResponse({"status": "opted out"})
-    for cookie in http.expired_cookies():
-        response.headers.append("set-cookie", cookie)
-    for name, value in http.cors_headers(origin):
-        response.headers.append(name.decode(), value.decode())
-    response.headers["cache-control"] = "no-store"
-    return response

@@ -3,6 +3,11 @@
 One thread in the process that owns the store. It drains sealed segments in order, deletes a
 segment only after its insert succeeded, retries a failing store with exponential backoff, adopts
 the segments of producers that died, and drains what is left at shutdown.
+
+It also keeps erasure final (``collector.erasure``): it drops the rows of erased visitors before
+each insert, erases visitors between two batches when this process is asked to, and erases again
+the visitors it learns were erased elsewhere (the DPO's command, another machine), which catches
+any row it inserted before it knew.
 """
 
 from __future__ import annotations
@@ -10,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 
+from collector.erasure import ErasedVisitors
 from collector.metrics import Metrics
-from collector.rows import decode_row
+from collector.rows import VISITOR_INDEX, decode_row
 from collector.spool import Segment, SpoolConsumer
 from collector.store import Store, StoreError
 
@@ -21,13 +28,31 @@ log = logging.getLogger("audience.writer")
 IDLE_POLL_SECONDS = 0.5
 ORPHAN_SCAN_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0  # a store that is back is used within 5 s: the spool may be full
+ERASED_RELOAD_SECONDS = 5.0
+RECENT_ERASURE_SECONDS = 3600  # at start, erased this recently elsewhere: erased again here
+
+
+@dataclass
+class _Erasure:
+    done: threading.Event = field(default_factory=threading.Event)
+    events: int = 0
 
 
 class Writer:
-    def __init__(self, spool: SpoolConsumer, store: Store, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        spool: SpoolConsumer,
+        store: Store,
+        metrics: Metrics,
+        erased: ErasedVisitors | None = None,
+    ) -> None:
         self.spool = spool
         self.store = store
         self.metrics = metrics
+        self.erased = erased if erased is not None else ErasedVisitors()
+        self._erasures: dict[int, _Erasure] = {}
+        self._erasures_lock = threading.Lock()
+        self._erased_loaded_at: float | None = None
         self.wake = threading.Event()
         self.store_healthy = True
         self._stopping = threading.Event()
@@ -50,6 +75,18 @@ class Writer:
         if self._thread.is_alive():
             log.warning("writer still draining at shutdown; the spool keeps the rest")
 
+    def erase(self, visitor: int, timeout: float) -> int | None:
+        """Erase a visitor's stored events between two batches; from now on its rows are dropped.
+
+        Returns the number of events erased, or None when it did not finish within ``timeout``
+        (the store is down or slow): it stays pending and is retried until it succeeds.
+        """
+        self.erased.add(visitor)
+        with self._erasures_lock:
+            erasure = self._erasures.setdefault(visitor, _Erasure())
+        self.wake.set()
+        return erasure.events if erasure.done.wait(timeout) else None
+
     def drain(self) -> int:
         """Insert every sealed segment now; returns the rows stored. Raises StoreError."""
         stored = 0
@@ -65,6 +102,9 @@ class Writer:
                 if time.monotonic() - last_orphan_scan > ORPHAN_SCAN_SECONDS or stopping:
                     last_orphan_scan = time.monotonic()
                     self.spool.adopt_orphans()
+                if self._erased_reload_due() or stopping:
+                    self._reload_erased()
+                self._run_erasures()
                 self.drain()
             except Exception as error:  # the writer must outlive any failure
                 self._failed(error)
@@ -79,6 +119,33 @@ class Writer:
             self.wake.wait(IDLE_POLL_SECONDS)
             self.wake.clear()
 
+    def _erased_reload_due(self) -> bool:
+        loaded = self._erased_loaded_at
+        return loaded is None or time.monotonic() - loaded > ERASED_RELOAD_SECONDS
+
+    def _reload_erased(self) -> None:
+        """Take the erasures made elsewhere, and erase those visitors again here."""
+        stored = self.store.erased_visitors()
+        first = self._erased_loaded_at is None
+        new = self.erased.replace({*self.erased, *stored})
+        if first:  # all of them are new: only the recent ones can have rows inserted since
+            recent = time.time() - RECENT_ERASURE_SECONDS
+            new = {visitor for visitor in new if stored[visitor] >= recent}
+        for visitor in new:
+            with self._erasures_lock:
+                self._erasures.setdefault(visitor, _Erasure())
+        self._erased_loaded_at = time.monotonic()
+
+    def _run_erasures(self) -> None:
+        with self._erasures_lock:
+            pending = [(v, e) for v, e in self._erasures.items() if not e.done.is_set()]
+        for visitor, erasure in pending:
+            erasure.events = self.store.erase_visitor(visitor)  # a failure: retried next time
+            erasure.done.set()
+            with self._erasures_lock:
+                del self._erasures[visitor]
+            log.info("erasure done: %d events erased", erasure.events)
+
     def _failed(self, error: Exception) -> None:
         self.metrics.insert_failures += 1
         self.store_healthy = False
@@ -90,14 +157,17 @@ class Writer:
 
     def _insert(self, segment: Segment) -> int:
         records = self.spool.read(segment)
-        rows, unreadable = [], []
+        rows, unreadable, erased = [], [], 0
         for payload in records.payloads:
             try:
-                decode_row(payload)  # a record that is not a row would fail its whole batch
+                values = decode_row(payload)  # a record that is not a row would fail its batch
             except ValueError as error:
                 unreadable.append(str(error))
             else:
-                rows.append(payload)
+                if values[VISITOR_INDEX] in self.erased:
+                    erased += 1
+                else:
+                    rows.append(payload)
         if rows:
             started = time.perf_counter()
             self.store.insert_events(rows, segment.token)
@@ -115,5 +185,7 @@ class Writer:
         for problem in unreadable:
             log.error("spool segment %s: unreadable record skipped (%s)", segment.token, problem)
         self.metrics.spool_damaged_records += records.damaged_stretches + len(unreadable)
+        if erased:
+            self.metrics.drop("erased", erased)
         self.spool.remove(segment)
         return len(rows)

@@ -42,6 +42,9 @@ def send_session(url: str) -> list[str]:
                 )
                 assert response.status_code == 202, response.text
             cookies.append(client.cookies["audience"])
+            proxied = {"x-forwarded-for": ip}  # the visitor's reads log no cookie or IP either
+            assert client.get("/api/privacy/me", headers=proxied).status_code == 200
+            assert client.get("/api/privacy/me/export?format=csv", headers=proxied).is_success
             client.post("/api/event", content=b"{broken", headers={"x-forwarded-for": ip})
             client.post("/api/event", json=beacon(consent=None), headers={"x-forwarded-for": ip})
             client.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 
 from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
-from collector.store import Store, schema_files
+from collector.store import EVENT_ROLLUPS, ROLLUP_CASCADES, Store, schema_files
 
 CONTRACT_TYPES = {
     "site": "LowCardinality(String)",
@@ -109,3 +110,23 @@ def test_a_replayed_batch_is_stored_once(store: Store) -> None:
     store.insert_events(batch[:10], "producer-0000000002")  # a different batch is kept
     [count] = store.query_dicts("SELECT count() AS n FROM audience.events")
     assert count["n"] == 110
+
+
+def test_erasure_knows_every_rollup(store: Store) -> None:
+    """Erasing a visitor rebuilds the rollup days it counted in: a new materialized view must be
+    listed in ``EVENT_ROLLUPS`` (fed from the events) or ``ROLLUP_CASCADES`` (fed from one)."""
+    store.migrate(25)
+    views = store.query_dicts(
+        "SELECT name, create_table_query FROM system.tables"
+        " WHERE database = 'audience' AND engine = 'MaterializedView'"
+    )
+    fed_from_events = {
+        v["name"] for v in views if "FROM audience.events" in v["create_table_query"]
+    }
+    assert fed_from_events == set(EVENT_ROLLUPS)
+    targets = {
+        re.search(r"\bTO (\S+)", view["create_table_query"]).group(1)  # type: ignore[union-attr]
+        for view in views
+    }
+    cascaded = {table for tables in ROLLUP_CASCADES.values() for table in tables}
+    assert targets == set(ROLLUP_CASCADES) | cascaded

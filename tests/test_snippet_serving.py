@@ -92,5 +92,7 @@ def test_optout_expires_the_cookie_for_allowed_origins(client: httpx.Client) -> 
     )
     assert other.status_code == 403
     assert "set-cookie" not in other.headers
-    broken = client.post("/api/privacy/optout", content=b"{nope")
+    broken = client.post(
+        "/api/privacy/optout", content=b"{nope", headers={"sec-fetch-site": "same-origin"}
+    )
     assert broken.status_code == 400

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.erasure import ErasedVisitors
 from collector.metrics import Metrics
 from collector.rows import Row, encode_row
 from collector.settings import Settings
@@ -27,10 +28,10 @@ def store(settings: Settings) -> Iterator[Store]:
         opened.close()
 
 
-def encoded(path: str) -> bytes:
+def encoded(path: str, visitor: int = 7) -> bytes:
     now = int(time.time())
     row = Row(
-        "example.com", now, "pageview", path, 7, 8, 1, 0, 0, now, 1, 0, 1, 0, "Lyon", "FR",
+        "example.com", now, "pageview", path, visitor, 8, 1, 0, 0, now, 1, 0, 1, 0, "Lyon", "FR",
         "Orange", "Chrome", "131", "Windows", "desktop", "manual",
     )  # fmt: skip
     return encode_row(row)
@@ -117,3 +118,48 @@ def test_open_segments_of_a_dead_producer_are_adopted(tmp_path: Path, store: Sto
     writer.stop()
     assert stored_paths(store) == ["/orphan"]
     assert not (spool.root / "p4-dead").exists()
+
+
+def test_rows_of_erased_visitors_are_never_inserted(tmp_path: Path, store: Store) -> None:
+    spool = SpoolConsumer(tmp_path / "spool")
+    write_segment(spool.root, "p1-aa", 0, frame(encoded("/kept", visitor=5)) + frame(encoded("/x")))
+    metrics = Metrics()
+    writer = Writer(spool, store, metrics, ErasedVisitors())
+    writer.erased.add(7)
+    assert writer.drain() == 1
+    assert stored_paths(store) == ["/kept"]
+    assert metrics.dropped["erased"] == 1
+
+
+def test_the_writer_erases_again_what_it_stored_before_it_learned(
+    tmp_path: Path, store: Store
+) -> None:
+    """An erasure made elsewhere (the DPO's command, another machine) reaches a running writer:
+    it drops the visitor's rows from then on and erases those it stored before it knew."""
+    spool = SpoolConsumer(tmp_path / "spool")
+    writer = Writer(spool, store, Metrics(), ErasedVisitors(tmp_path / "erased.bin"))
+    writer.start()
+    try:
+        store.mark_erased(7)  # a process without this writer marks it, before its rows arrive
+        write_segment(spool.root, "p1-aa", 0, frame(encoded("/late")) + frame(encoded("/b", 5)))
+        writer.wake.set()
+        wait_until(lambda: stored_paths(store) == ["/b"] and 7 in writer.erased)
+        worker_view = ErasedVisitors()
+        worker_view.load_snapshot(tmp_path / "erased.bin")  # what HTTP workers read
+        assert 7 in worker_view and 5 not in worker_view
+    finally:
+        writer.stop()
+
+
+def test_an_erasure_waits_for_no_batch_and_reports_its_count(tmp_path: Path, store: Store) -> None:
+    spool = SpoolConsumer(tmp_path / "spool")
+    write_segment(spool.root, "p1-aa", 0, b"".join(frame(encoded(f"/{i}")) for i in range(4)))
+    writer = Writer(spool, store, Metrics())
+    writer.start()
+    try:
+        wait_until(lambda: len(stored_paths(store)) == 4)
+        assert writer.erase(7, timeout=10) == 4
+        assert stored_paths(store) == []
+        assert writer.erase(7, timeout=10) == 0
+    finally:
+        writer.stop()

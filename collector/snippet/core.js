@@ -20,9 +20,15 @@ function kept() {
   return m ? m[1] : '';
 }
 
+function forget() {
+  d.cookie = KEPT + '=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+}
+
+// The server sends the state to keep, or an expiry of 0 when the visitor was erased.
 function keep(r) {
   var state = r.headers.get('audience-state'), until = r.headers.get('audience-state-expires');
-  if (method && state && until) {
+  if (until === '0') forget();
+  else if (method && state && until) {
     d.cookie = KEPT + '=' + state + '; expires=' + new Date(until * 1000).toUTCString() +
       '; path=/; SameSite=Lax' + (l.protocol === 'https:' ? '; Secure' : '');
   }
@@ -77,7 +83,7 @@ function grant(on, how) {
     post('privacy/optout', {site: site, state: kept() || undefined});
     method = path = '';
     engaged = since = 0;
-    d.cookie = KEPT + '=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+    forget();
   }
 }
 
@@ -125,7 +131,7 @@ w.audience = {
         .then(function (r) { return r.blob(); });
     },
     erase: function () {
-      return privacy('me/erase', {method: 'POST'}).then(function (r) { return r.json(); });
+      return privacy('me/erase', {method: 'POST'}).then(function (r) { forget(); return r.json(); });
     },
   },
 };

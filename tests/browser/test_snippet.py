@@ -163,3 +163,24 @@ def test_collector_on_another_site_keeps_the_state_in_a_first_party_cookie(
     page.evaluate("() => __cmp.set(false)")
     page.wait_for_timeout(300)
     assert [c for c in browser.context.cookies() if c["name"] == "audience_state"] == []
+
+
+def test_the_privacy_api_of_the_snippet_on_another_site(cross_site: tuple[Browser, str]) -> None:
+    """A page of the site reads, exports and erases the visitor's data through the snippet: the
+    state it kept goes in a header, cross-site, and is forgotten after the erasure."""
+    browser, site_url = cross_site
+    page = browser.open(f"{site_url}/page/audience.js/manual/index.html")
+    page.evaluate("() => __cmp.set(true)")
+    pageviews(browser, 1)
+    page.wait_for_timeout(300)
+    held = page.evaluate("() => audience.privacy.get()")
+    assert [e["path"] for e in held["events"]] == ["/page/audience.js/manual/index.html"]
+    exported = page.evaluate("() => audience.privacy.export('csv').then(b => b.text())")
+    assert exported.splitlines()[0].startswith("site,ts,type,path,")
+    assert "/page/audience.js/manual/index.html" in exported
+    erased = page.evaluate("() => audience.privacy.erase()")
+    assert erased == {"status": "erased", "events_erased": 1}
+    assert [c for c in browser.context.cookies() if c["name"] == "audience_state"] == []
+    assert browser.live.settle() == []
+    failed = page.evaluate("() => audience.privacy.get().then(() => 'read', r => r.status)")
+    assert failed == 401
