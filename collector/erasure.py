@@ -7,11 +7,14 @@ the HTTP workers, which cannot open the store; the set is swapped whole, so read
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+log = logging.getLogger("audience.erasure")
 _HASH = struct.Struct("<Q")
 VISITOR_ID_DIGITS = 16
 
@@ -20,6 +23,7 @@ class ErasedVisitors:
     def __init__(self, snapshot: Path | None = None) -> None:
         self._hashes: frozenset[int] = frozenset()
         self._snapshot = snapshot
+        self._lock = threading.Lock()  # for changes; readers take the frozenset as it is
 
     def __contains__(self, visitor: object) -> bool:
         return visitor in self._hashes
@@ -34,16 +38,23 @@ class ErasedVisitors:
         return iter(self._hashes)
 
     def add(self, visitor: int) -> None:
-        self.replace(self._hashes | {visitor})
+        with self._lock:
+            self._take(self._hashes | {visitor})
 
     def replace(self, visitors: Iterable[int]) -> set[int]:
         """Take this set; returns the visitors it did not know. Saves the snapshot on a change."""
-        hashes = frozenset(visitors)
+        with self._lock:
+            return self._take(frozenset(visitors))
+
+    def _take(self, hashes: frozenset[int]) -> set[int]:
         new = set(hashes - self._hashes)
         changed = hashes != self._hashes
         self._hashes = hashes
         if changed and self._snapshot is not None:
-            self._save(self._snapshot)
+            try:
+                self._save(self._snapshot)
+            except OSError as error:  # the workers keep the last one; the next change retries
+                log.error("could not save the erased visitors for the workers: %s", error)
         return new
 
     def _save(self, path: Path) -> None:

@@ -1,11 +1,11 @@
 """HTTP workers and the store owner: what a worker cannot answer goes to the owner, over a socket.
 
 With ``--workers N`` on the embedded store, only the parent process may open chDB. The workers
-answer beacons, the snippet, opt-outs, health checks and the metrics themselves, and pass the
-dashboards and their API to the parent, which serves them on a Unix socket in a directory only
-the collector's user may enter. The worker says who the client is and how it connected in
-``CLIENT_HEADER`` (dropping any copy the client sent); the parent's ``ClientScope`` puts that
-back into the request.
+answer beacons, the snippet, health checks and the metrics themselves, and pass the visitor's
+privacy API and page and the dashboards to the parent, which serves them on a Unix socket in a
+directory only the collector's user may enter. The worker says who the client is and how it
+connected in ``CLIENT_HEADER`` (dropping any copy the client sent); the parent's ``ClientScope``
+puts that back into the request.
 """
 
 from __future__ import annotations

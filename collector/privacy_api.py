@@ -1,9 +1,11 @@
 """The visitor's privacy API (DESIGN section 4): access, export, erase, opt out.
 
 A visitor is known by the signed state of their cookie, or, for a collector on another site, by
-the state the snippet kept and sends in the ``audience-state`` header (never in a URL). Changes
-are POST and come from the same origin or from a registered site's page (Fetch Metadata, then
-Origin); each visitor has a rate limit, and erasures one for the whole process.
+the state the snippet kept and sends in the ``audience-state`` header (never in a URL). The cookie
+counts only for a request of this origin: a registered site's pages may call the API with the
+state they kept, but a page on a sibling subdomain cannot ride on the cookie the browser sends.
+Changes are POST and come from the same origin or from a registered site's page (Fetch Metadata,
+then Origin); each visitor has a rate limit, and erasures one for the whole process.
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ class PrivacyAPI:
         return VisitorRights(store, self.secret, self.retention_months, self.backend.writer)
 
     def visitor(self, request: Request, token: str | None = None) -> VisitorState | None:
-        """The visitor's state: from the cookie, the snippet's header, or ``token``."""
-        cookie = http.read_cookie(dict(request.headers))
+        """The visitor's state: from the cookie (this origin only), the snippet's header, or
+        ``token``."""
+        cookie = http.read_cookie(dict(request.headers)) if _own_origin(request) else None
         for candidate in (cookie, request.headers.get(http.STATE_HEADER), token):
             state = self.signer.verify(candidate)
             if state is not None and time.time() < state.expires:
@@ -140,13 +143,19 @@ class PrivacyAPI:
         if fields.get("erase") in (True, "1", "true", "on"):
             visitor, _ = self.identified(request, token)
             answer["erasure"] = _erasure_answer(await self._erase(visitor, "optout+erase"))
-        else:
-            state = self.visitor(request, token)
-            visitor_hash = None if state is None else self.signer.visitor_hash(state)
-            await off_loop(self.rights().record_opt_out, visitor_hash)
+        else:  # the cookie expires whatever happens; the audit log is best effort
+            await self._record_opt_out(request, token)
         if _wants_html(request):
             return _forgotten(RedirectResponse("../../privacy?done=optout", status_code=303))
         return _forgotten(JSONResponse(answer))
+
+    async def _record_opt_out(self, request: Request, token: str | None) -> None:
+        state = self.visitor(request, token)
+        if state is None or self.backend.store is None:  # an unknown browser leaves no trace
+            return
+        visitor = self.signer.visitor_hash(state)
+        if self.visitors.allow(format_visitor_id(visitor), time.monotonic()):
+            await off_loop(self.rights().record_opt_out, visitor)
 
     async def _erase(self, visitor: int, action: str) -> Erasure:
         if not self.erasures.allow("erasures", time.monotonic()):
@@ -174,7 +183,7 @@ class PrivacyAPI:
         raise PrivacyError(403, "cross-site request refused: changes come from this site's pages")
 
     def allowed_origin(self, request: Request, origin: str) -> bool:
-        if origin.split("://", 1)[-1] == request.headers.get("host", ""):
+        if _host_of(origin) == request.headers.get("host", ""):
             return True
         return any(site.allows_origin(origin) for site in self.backend.sites.all())
 
@@ -243,6 +252,19 @@ def _forgotten(response: Response) -> Response:
 
 def _erasure_answer(erasure: Erasure) -> dict[str, Any]:
     return {"status": erasure.status, "events_erased": erasure.events}
+
+
+def _own_origin(request: Request) -> bool:
+    """The request comes from a page of the collector's origin, or from no page at all. (A form
+    of a page with no-referrer sends ``Origin: null``: Fetch Metadata says where it comes from.)"""
+    if request.headers.get("sec-fetch-site") == "same-origin":
+        return True
+    origin = request.headers.get("origin")
+    return origin is None or _host_of(origin) == request.headers.get("host", "")
+
+
+def _host_of(origin: str) -> str:
+    return origin.split("://", 1)[-1]
 
 
 def _iso(timestamp: int) -> str:

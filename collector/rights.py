@@ -11,15 +11,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from collector.erasure import format_visitor_id
-from collector.store import VISITOR_FIELDS, Store
+from collector.rows import VISITOR_FIELDS
+from collector.store import Store, StoreError
+from collector.store_rights import RightsStore
 from collector.visitor import COOKIE_LIFETIME_MONTHS
 from collector.writer import Writer
+
+log = logging.getLogger("audience.rights")
 
 Channel = Literal["self-service", "dpo"]
 ACCESS_LIMIT = 1_000  # the newest events shown in an access answer; the export has them all
@@ -50,14 +55,14 @@ class VisitorRights:
     def __init__(
         self, store: Store, secret: bytes, retention_months: int, writer: Writer | None = None
     ) -> None:
-        self.store = store
+        self.store = RightsStore(store)
         self.retention_months = retention_months
         self.writer = writer  # the writer of this process, if it has one: erasures go through it
         self._audit_key = hashlib.blake2b(secret, person=b"audience-audit").digest()
 
     def access(self, visitor: int, channel: Channel, limit: int = ACCESS_LIMIT) -> dict[str, Any]:
         """What we hold about a visitor: every stored event, and what we do with them."""
-        total = self.store.count_visitor_events(visitor)
+        total = self.store.count_events(visitor)
         events = [event_record(row) for row in self.store.visitor_events(visitor, limit)]
         self._audit("access", channel, visitor, "done", len(events))
         return {
@@ -80,23 +85,31 @@ class VisitorRights:
 
     def erase(self, visitor: int, channel: Channel, action: str = "erase") -> Erasure:
         """Erase every event of a visitor, now and for good: it is first listed as erased, so
-        no writer stores its events again, then its events and their rollup days go."""
+        no writer stores its events again, then its events and their rollup days go.
+
+        The rollups are rebuilt by a writer, where no insert interleaves: this process's, or,
+        from a process without one (the DPO's command, a worker on a ClickHouse server), each
+        running writer when it learns of the erasure, within seconds."""
         self.store.mark_erased(visitor)
         if self.writer is not None:
             events = self.writer.erase(visitor, ERASE_WAIT_SECONDS)
-        else:  # a writer elsewhere learns it within seconds and erases again what it inserted
-            events = self.store.erase_visitor(visitor)
+        else:
+            events = self.store.delete_events(visitor)
         erasure = Erasure(events)
         outcome = "done" if events is not None else "pending"
         self._audit(action, channel, visitor, outcome, events or 0)
         return erasure
 
-    def record_opt_out(self, visitor: int | None) -> None:
-        self._audit("optout", "self-service", visitor, "done", 0)
+    def record_opt_out(self, visitor: int) -> None:
+        """Best effort: a withdrawal is honoured (the cookie expires) even with the store down."""
+        try:
+            self._audit("optout", "self-service", visitor, "done", 0)
+        except StoreError as error:
+            log.warning("could not write an opt-out to the audit log: %s", error)
 
     def audit_log(self, visitor: int | None, limit: int = 100) -> list[dict[str, Any]]:
         subject = None if visitor is None else self.audit_subject(visitor)
-        return self.store.rights_requests(subject, limit)
+        return self.store.requests(subject, limit)
 
     def audit_subject(self, visitor: int) -> int:
         digest = hashlib.blake2b(visitor.to_bytes(8, "big"), key=self._audit_key, digest_size=8)
@@ -106,7 +119,7 @@ class VisitorRights:
         self, action: str, channel: Channel, visitor: int | None, outcome: str, events: int
     ) -> None:
         subject = 0 if visitor is None else self.audit_subject(visitor)
-        self.store.record_rights_request(action, channel, subject, outcome, events)
+        self.store.record_request(action, channel, subject, outcome, events)
 
 
 def event_record(row: Mapping[str, Any]) -> dict[str, Any]:

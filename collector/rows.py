@@ -38,6 +38,7 @@ class Row(NamedTuple):
 
 COLUMNS: tuple[str, ...] = Row._fields
 VISITOR_INDEX = COLUMNS.index("visitor")
+VISITOR_FIELDS = tuple(column for column in COLUMNS if column != "visitor")  # what a visitor reads
 
 
 ROWS_FORMAT = "JSONCompactEachRow"  # how ClickHouse reads a batch of encoded rows, one per line

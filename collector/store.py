@@ -33,15 +33,6 @@ _MONTH_PARTITION = re.compile(r"toYYYYMM\((\w+)\)")
 _RETENTION_TTL = re.compile(
     r" TTL toStartOfMonth\((\w+)\) \+ toIntervalMonth\((\d+)\)(?: SETTINGS |$)"
 )
-VISITOR_FIELDS = tuple(column for column in COLUMNS if column != "visitor")
-# The rollups fed from audience.events: their materialized view, and the events column whose UTC
-# day is the day of the rollup row an event counts in. ROLLUP_CASCADES: the rollups fed in turn
-# from those (the daily ones). Erasing a visitor rebuilds the days it counted in, in all of them.
-EVENT_ROLLUPS = {"traffic_hourly_mv": "ts", "visits_hourly_mv": "visit_start"}
-ROLLUP_CASCADES = {
-    "audience.traffic_hourly": ("audience.traffic_daily",),
-    "audience.visits_hourly": ("audience.visits_daily",),
-}
 
 
 class StoreError(RuntimeError):
@@ -117,6 +108,10 @@ class Store:
     def _rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         with self._driver() as client:
             return client.query(sql, parameters=parameters).result_rows
+
+    def rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+        """Rows as tuples: for the store's companions (``collector.store_rights``)."""
+        return self._rows(sql, parameters)
 
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None
@@ -268,112 +263,6 @@ class Store:
                 "u": int(time.time() * 1000),
                 "x": int(deleted),
             },
-        )
-
-    # Visitor rights: access, erasure, and the audit log (collector.rights decides when).
-
-    def visitor_events(self, visitor: int, limit: int) -> list[dict[str, Any]]:
-        """Every stored field of a visitor's newest ``limit`` events, oldest first."""
-        fields = ", ".join(VISITOR_FIELDS)
-        return self.query_dicts(
-            f"SELECT {fields} FROM (SELECT {fields} FROM audience.events"  # noqa: S608 (columns)
-            " WHERE visitor = {v:UInt64} ORDER BY ts DESC, event_number DESC LIMIT {n:UInt32})"
-            " ORDER BY ts, event_number",
-            {"v": visitor, "n": limit},
-        )
-
-    def count_visitor_events(self, visitor: int) -> int:
-        rows = self._rows(
-            "SELECT count() FROM audience.events WHERE visitor = {v:UInt64}", {"v": visitor}
-        )
-        return int(rows[0][0])
-
-    def erased_visitors(self) -> dict[int, int]:
-        """Every erased visitor, with when it was erased (seconds since the epoch)."""
-        rows = self._rows(
-            "SELECT visitor, toUnixTimestamp(max(erased_at)) FROM audience.erased_visitors"
-            " GROUP BY visitor"
-        )
-        return {int(visitor): int(erased_at) for visitor, erased_at in rows}
-
-    def mark_erased(self, visitor: int) -> None:
-        self._command(
-            "INSERT INTO audience.erased_visitors (visitor, erased_at) VALUES ({v:UInt64}, now())",
-            {"v": visitor},
-        )
-
-    def erase_visitor(self, visitor: int) -> int:
-        """Delete a visitor's events and rebuild the rollup days they counted in; returns how
-        many events went. Run where no insert of this store's writer can interleave (the
-        writer's own thread, or with no writer): a rollup day is deleted, then rebuilt from the
-        remaining events, and an insert in between would be counted twice."""
-        days = {
-            view: self._rows(
-                f"SELECT site, groupUniqArray(toDate({column})) FROM audience.events"  # noqa: S608
-                " WHERE visitor = {v:UInt64} GROUP BY site",
-                {"v": visitor},
-            )
-            for view, column in EVENT_ROLLUPS.items()
-        }
-        erased = self.count_visitor_events(visitor)
-        if erased == 0:
-            return 0
-        self._command("DELETE FROM audience.events WHERE visitor = {v:UInt64}", {"v": visitor})
-        for view, sites in days.items():
-            for site, site_days in sites:
-                self._rebuild_rollup_days(view, site, sorted(site_days))
-        return erased
-
-    def _rebuild_rollup_days(self, view: str, site: str, days: list[Any]) -> None:
-        target, select = self._view_definition(view)
-        where = " WHERE site = {s:String} AND toDate(hour) IN {d:Array(Date)}"
-        parameters = {"s": site, "d": days}
-        for table in (target, *ROLLUP_CASCADES.get(target, ())):
-            self._command(f"DELETE FROM {table}{where}", parameters)  # noqa: S608 (schema names)
-        columns = ", ".join(
-            row[0]
-            for row in self._rows(
-                "SELECT name FROM system.columns WHERE database = 'audience'"
-                " AND table = {t:String} AND default_kind != 'ALIAS' ORDER BY position",
-                {"t": target.removeprefix("audience.")},
-            )
-        )
-        # The cascade (hourly -> daily) refills the daily rows from this insert. Deduplication
-        # is off: a rebuilt block may equal an earlier insert's, which must not swallow it.
-        self._command(
-            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM ({select}){where}"  # noqa: S608
-            " SETTINGS insert_deduplicate = 0",
-            parameters,
-        )
-
-    def _view_definition(self, view: str) -> tuple[str, str]:
-        """(target table, SELECT) of a materialized view, as ClickHouse holds them."""
-        rows = self._rows(
-            "SELECT create_table_query, as_select FROM system.tables"
-            " WHERE database = 'audience' AND name = {n:String}",
-            {"n": view},
-        )
-        if not rows:
-            raise StoreError(f"no materialized view audience.{view}: is the schema migrated?")
-        match = re.search(r"\bTO\s+([\w.`]+)", rows[0][0])
-        if match is None:
-            raise StoreError(f"audience.{view} has no TO table")
-        return match.group(1).replace("`", ""), rows[0][1]
-
-    def record_rights_request(
-        self, action: str, channel: str, subject: int, outcome: str, events: int
-    ) -> None:
-        self._command(
-            "INSERT INTO audience.rights_requests (at, action, channel, subject, outcome, events)"
-            " VALUES (now64(3), {a:String}, {c:String}, {s:UInt64}, {o:String}, {e:UInt32})",
-            {"a": action, "c": channel, "s": subject, "o": outcome, "e": events},
-        )
-
-    def rights_requests(self, subject: int | None, limit: int) -> list[dict[str, Any]]:
-        return self.query_dicts(
-            "SELECT at, action, channel, subject, outcome, events FROM audience.rights_requests"
-            " WHERE {all:Bool} OR subject = {s:UInt64} ORDER BY at DESC LIMIT {n:UInt32}",
-            {"all": subject is None, "s": subject or 0, "n": limit},
         )
 
 

@@ -22,6 +22,7 @@ from collector.metrics import Metrics
 from collector.rows import VISITOR_INDEX, decode_row
 from collector.spool import Segment, SpoolConsumer
 from collector.store import Store, StoreError
+from collector.store_rights import RightsStore
 
 log = logging.getLogger("audience.writer")
 
@@ -29,7 +30,8 @@ IDLE_POLL_SECONDS = 0.5
 ORPHAN_SCAN_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 5.0  # a store that is back is used within 5 s: the spool may be full
 ERASED_RELOAD_SECONDS = 5.0
-RECENT_ERASURE_SECONDS = 3600  # at start, erased this recently elsewhere: erased again here
+RECENT_ERASURE_SECONDS = 86_400  # at start, erased this recently: rollups rebuilt again here
+ERASURE_BUDGET_SECONDS = 1.0  # erasures per turn of the loop, then a drain: beacons go first
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Writer:
         self.store = store
         self.metrics = metrics
         self.erased = erased if erased is not None else ErasedVisitors()
+        self.rights = RightsStore(store)
         self._erasures: dict[int, _Erasure] = {}
         self._erasures_lock = threading.Lock()
         self._erased_loaded_at: float | None = None
@@ -125,12 +128,12 @@ class Writer:
 
     def _reload_erased(self) -> None:
         """Take the erasures made elsewhere, and erase those visitors again here."""
-        stored = self.store.erased_visitors()
+        stored = self.rights.erased_visitors()
         first = self._erased_loaded_at is None
         new = self.erased.replace({*self.erased, *stored})
-        if first:  # all of them are new: only the recent ones can have rows inserted since
+        if first:  # all are new: redo those a restart may have cut short, not every one
             recent = time.time() - RECENT_ERASURE_SECONDS
-            new = {visitor for visitor in new if stored[visitor] >= recent}
+            new = {v for v in new if stored[v] >= recent} | self.rights.erased_with_events()
         for visitor in new:
             with self._erasures_lock:
                 self._erasures.setdefault(visitor, _Erasure())
@@ -139,8 +142,12 @@ class Writer:
     def _run_erasures(self) -> None:
         with self._erasures_lock:
             pending = [(v, e) for v, e in self._erasures.items() if not e.done.is_set()]
+        started = time.monotonic()
         for visitor, erasure in pending:
-            erasure.events = self.store.erase_visitor(visitor)  # a failure: retried next time
+            if time.monotonic() - started > ERASURE_BUDGET_SECONDS:
+                self.wake.set()  # the rest after this turn's drain
+                return
+            erasure.events = self.rights.erase(visitor)  # a failure: retried next time
             erasure.done.set()
             with self._erasures_lock:
                 del self._erasures[visitor]

@@ -2,11 +2,14 @@
 
 -- Visitors erased at their request, by the same keyed hash as audience.events.visitor. Every writer
 -- drops their events before insert, and every collector drops beacons still carrying their cookie.
--- A cookie lives at most 13 months, so after 14 no beacon can carry the id: the entry goes.
+-- rollup_days: (view, site, day) of the rollup rows their events counted in, which a writer
+-- rebuilds once the events are gone. A cookie lives at most 13 months, so after 14 no beacon can
+-- carry the id: the entry goes.
 CREATE TABLE IF NOT EXISTS audience.erased_visitors
 (
     visitor UInt64,
-    erased_at DateTime('UTC')
+    erased_at DateTime('UTC'),
+    rollup_days Array(Tuple(String, String, Date))
 )
 ENGINE = ReplacingMergeTree(erased_at)
 ORDER BY visitor

@@ -23,13 +23,14 @@ from collector.rows import Row, encode_row
 from collector.settings import Settings
 from collector.sites import Site
 from collector.store import StoreError
+from collector.store_rights import RightsStore
 from tests.conftest import LiveServer, environment, register
 from tests.test_visitor_rights import visit, visitor_client, visitor_hash
 
 EN, FR = TEXTS["en"], TEXTS["fr"]
 PATHS = ("/pricing", "/docs/a&b", "/<script>x</script>")
 FORM = {"content-type": "application/x-www-form-urlencoded", "accept": "text/html,*/*;q=0.8"}
-SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
+SAME_ORIGIN = {"sec-fetch-site": "same-origin", "origin": "null"}  # a form of a no-referrer page
 VOID = frozenset({"meta", "link", "input", "br", "img", "hr"})
 
 
@@ -185,7 +186,7 @@ def test_erasing_through_the_form_comes_back_with_a_confirmation_and_no_data(
         page = read(consented, f"{back}&lang={lang}")
         assert page.status == [TEXTS[lang]["done_erased"]]
         assert page.headings[1] == TEXTS[lang]["h_no_data"] and page.paths == []
-    assert live.store.count_visitor_events(hashed) == 0
+    assert RightsStore(live.store).count_events(hashed) == 0
 
 
 def test_opting_out_through_the_form_comes_back_with_a_confirmation(
@@ -236,10 +237,10 @@ def test_a_rate_limited_visitor_gets_a_plain_error_page(consented: httpx.Client)
 def test_a_store_error_gets_a_503_page(
     live: LiveServer, consented: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fail(visitor: int) -> int:
+    def fail(store: RightsStore, visitor: int) -> int:
         raise StoreError("the store is down")
 
-    monkeypatch.setattr(live.store, "count_visitor_events", fail)
+    monkeypatch.setattr(RightsStore, "count_events", fail)  # the store failing this read
     response = consented.get("/privacy")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"

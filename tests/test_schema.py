@@ -10,7 +10,8 @@ import pytest
 
 from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
-from collector.store import EVENT_ROLLUPS, ROLLUP_CASCADES, Store, schema_files
+from collector.store import Store, schema_files
+from collector.store_rights import EVENT_ROLLUPS, ROLLUP_CASCADES
 
 CONTRACT_TYPES = {
     "site": "LowCardinality(String)",
@@ -130,3 +131,6 @@ def test_erasure_knows_every_rollup(store: Store) -> None:
     }
     cascaded = {table for tables in ROLLUP_CASCADES.values() for table in tables}
     assert targets == set(ROLLUP_CASCADES) | cascaded
+    for view, (target, _) in EVENT_ROLLUPS.items():
+        [definition] = [v["create_table_query"] for v in views if v["name"] == view]
+        assert f" TO {target} " in definition

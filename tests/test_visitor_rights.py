@@ -13,9 +13,11 @@ import httpx
 import pytest
 
 from collector.erasure import format_visitor_id
+from collector.rights import VisitorRights
 from collector.settings import Settings
 from collector.sites import Site
 from collector.store import Store
+from collector.store_rights import RightsStore
 from collector.visitor import StateSigner
 from tests.conftest import CHROME, LiveServer, beacon, environment, register
 
@@ -148,13 +150,13 @@ def test_erase_removes_every_row_expires_the_cookie_and_refuses_the_old_one(
     assert erased.headers["audience-state-expires"] == "0"
 
     hashed = visitor_hash(settings, cookie)
-    assert live.store.count_visitor_events(hashed) == 0
+    assert RightsStore(live.store).count_events(hashed) == 0
     assert {row["path"] for row in live.wait_stored(2)} == {"/b1", "/b2"}
     with visitor_client(live) as only_bob:  # the rollups now count Bob alone, as if Ana never came
         visit(only_bob, "/b1", "/b2")
         live.wait_stored(4)
     bob_twice = rollup_totals(live.store)
-    live.store.erase_visitor(visitor_hash(settings, only_bob.cookies["audience"]))
+    RightsStore(live.store).erase(visitor_hash(settings, only_bob.cookies["audience"]))
     assert rollup_totals(live.store) != bob_twice  # the comparison can see a difference
     expected = _rollups_rebuilt_from_events(live.store)
     assert rollup_totals(live.store) == expected
@@ -321,3 +323,46 @@ def test_the_audit_log_holds_no_personal_data(
     subjects = {e["subject"] for e in log}
     assert len(subjects) == 1 and hashed not in subjects  # not joinable to the events
     assert all(time.time() - e["at"].timestamp() < 60 for e in log)
+
+
+def test_a_sibling_subdomain_cannot_ride_on_the_cookie(
+    two_visitors: tuple[httpx.Client, httpx.Client],
+) -> None:
+    """example.com allows https://*.example.com, and a Lax cookie goes with a same-site fetch:
+    the cookie still counts only for the collector's own origin."""
+    ana, _ = two_visitors
+    sibling = {"origin": "https://forum.example.com", "sec-fetch-site": "same-site"}
+    assert ana.get("/api/privacy/me", headers=sibling).status_code == 401
+    assert ana.get("/api/privacy/me/export", headers=sibling).status_code == 401
+    erase = ana.post("/api/privacy/me/erase", headers=sibling)
+    assert erase.status_code == 401
+    with_state = {**sibling, "audience-state": ana.cookies["audience"]}  # what the snippet sends
+    assert ana.get("/api/privacy/me", headers=with_state).status_code == 200
+
+
+def test_a_withdrawal_expires_the_cookie_even_when_rate_limited(
+    two_visitors: tuple[httpx.Client, httpx.Client],
+) -> None:
+    ana, _ = two_visitors
+    while ana.get("/api/privacy/me").status_code != 429:
+        pass
+    withdrawn = ana.post("/api/privacy/optout", json={}, headers=SAME_ORIGIN)
+    assert withdrawn.status_code == 200
+    assert any("Max-Age=0" in c for c in withdrawn.headers.get_list("set-cookie"))
+
+
+def test_an_erasure_made_elsewhere_is_finished_by_the_running_writer(
+    live: LiveServer, settings: Settings, two_visitors: tuple[httpx.Client, httpx.Client]
+) -> None:
+    """The DPO's command (or a worker on a ClickHouse server) has no writer: it lists the visitor
+    and deletes the events; the writer that learns of it rebuilds the rollups."""
+    ana, _ = two_visitors
+    visitor = visitor_hash(settings, ana.cookies["audience"])
+    elsewhere = VisitorRights(live.store, settings.secret_key, settings.retention_months)
+    assert elsewhere.erase(visitor, "dpo").events == 3
+    assert RightsStore(live.store).count_events(visitor) == 0
+    deadline = time.monotonic() + 15
+    while rollup_totals(live.store) != _rollups_rebuilt_from_events(live.store):
+        assert time.monotonic() < deadline, "the writer did not rebuild the rollups"
+        time.sleep(0.2)
+    assert visitor in live.app.runtime.erased

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from collector.privacy_text import TEXTS
+from collector.store_rights import RightsStore
 from tests.browser.conftest import Browser
 from tests.browser.test_dashboard import DESKTOP, PHONE, SCREENSHOTS, WATCH_CSP, Console
 from tests.browser.test_snippet import PAGE, pageviews
@@ -73,7 +74,7 @@ def test_a_visitor_sees_exports_and_erases_their_events(same_origin: Browser) ->
     assert page.locator("table.events").count() == 0
     assert page.locator("#no-data h2").text_content() == EN["h_no_data"]
     assert same_origin.our_cookies() == []
-    assert live.store.count_visitor_events(visitor) == 0
+    assert RightsStore(live.store).count_events(visitor) == 0
     live.settle()  # the site's page, still open, has no cookie left to send
-    assert live.store.count_visitor_events(visitor) == 0
+    assert RightsStore(live.store).count_events(visitor) == 0
     assert console.errors == []

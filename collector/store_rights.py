@@ -1,0 +1,168 @@
+"""The store's side of visitor rights: a visitor's events, erasure, the erased list, the audit log.
+
+Beside ``collector.store`` (the connection, the migrations, the one insert), and the only other
+module of the write side that holds SQL. ``collector.rights`` decides when each runs.
+
+Erasure in two steps. ``mark_erased`` lists the visitor in ``audience.erased_visitors`` together
+with the rollup days its events counted in, so any writer can finish the job even once the events
+are gone; ``delete_events`` removes the events (safe at any time). ``erase`` does both and rebuilds
+those rollup days from the events left: the rollups hold visitor states, which cannot be
+subtracted. A rebuild deletes a day and inserts it again from the events, so it must run where no
+insert of the store can interleave: in the writer's own thread (``collector.writer``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from collector.rows import VISITOR_FIELDS
+from collector.store import Store, StoreError
+
+# The rollups fed from audience.events: view -> (its table, the events column whose UTC day is
+# the day of the rollup row an event counts in). ROLLUP_CASCADES: rollups fed in turn from those
+# (the daily ones), rebuilt through their own views by the rebuild's insert. A test checks that
+# every materialized view of the schema is listed here.
+EVENT_ROLLUPS = {
+    "traffic_hourly_mv": ("audience.traffic_hourly", "ts"),
+    "visits_hourly_mv": ("audience.visits_hourly", "visit_start"),
+}
+ROLLUP_CASCADES = {
+    "audience.traffic_hourly": ("audience.traffic_daily",),
+    "audience.visits_hourly": ("audience.visits_daily",),
+}
+RollupDay = tuple[str, str, date]  # (view, site, day)
+
+
+class RightsStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def visitor_events(self, visitor: int, limit: int) -> list[dict[str, Any]]:
+        """Every stored field of a visitor's newest ``limit`` events, oldest first."""
+        fields = ", ".join(VISITOR_FIELDS)
+        return self.store.query_dicts(
+            f"SELECT {fields} FROM (SELECT {fields} FROM audience.events"  # noqa: S608 (columns)
+            " WHERE visitor = {v:UInt64} ORDER BY ts DESC, event_number DESC LIMIT {n:UInt32})"
+            " ORDER BY ts, event_number",
+            {"v": visitor, "n": limit},
+        )
+
+    def count_events(self, visitor: int) -> int:
+        rows = self.store.rows(
+            "SELECT count() FROM audience.events WHERE visitor = {v:UInt64}", {"v": visitor}
+        )
+        return int(rows[0][0])
+
+    def erased_visitors(self) -> dict[int, int]:
+        """Every erased visitor, with when it was erased (seconds since the epoch)."""
+        rows = self.store.rows(
+            "SELECT visitor, toUnixTimestamp(max(erased_at)) FROM audience.erased_visitors"
+            " GROUP BY visitor"
+        )
+        return {int(visitor): int(erased_at) for visitor, erased_at in rows}
+
+    def erased_with_events(self) -> set[int]:
+        """Erased visitors that still have events: an erasure a restart interrupted."""
+        rows = self.store.rows(
+            "SELECT DISTINCT visitor FROM audience.events"
+            " WHERE visitor IN (SELECT visitor FROM audience.erased_visitors)"
+        )
+        return {int(row[0]) for row in rows}
+
+    def mark_erased(self, visitor: int) -> None:
+        """List the visitor as erased, with the rollup days its events counted in."""
+        self.store.execute(
+            "INSERT INTO audience.erased_visitors (visitor, erased_at, rollup_days)"
+            " VALUES ({v:UInt64}, now(), {d:Array(Tuple(String, String, Date))})",
+            {"v": visitor, "d": sorted(self._rollup_days_of_events(visitor))},
+        )
+
+    def delete_events(self, visitor: int) -> int:
+        """Delete a visitor's events (hidden at once, gone from disk at the next retention run);
+        returns how many there were."""
+        events = self.count_events(visitor)
+        if events:
+            self.store.execute(
+                "DELETE FROM audience.events WHERE visitor = {v:UInt64}", {"v": visitor}
+            )
+        return events
+
+    def erase(self, visitor: int) -> int:
+        """Delete the events and rebuild every rollup day they counted in: those listed when the
+        visitor was marked, and those of any event stored since. Returns the events deleted."""
+        days = self._rollup_days_of_events(visitor) | self._recorded_rollup_days(visitor)
+        events = self.delete_events(visitor)
+        for view in EVENT_ROLLUPS:
+            for site in sorted({site for v, site, _ in days if v == view}):
+                site_days = sorted(day for v, s, day in days if v == view and s == site)
+                self._rebuild(view, site, site_days)
+        return events
+
+    def _rollup_days_of_events(self, visitor: int) -> set[RollupDay]:
+        days: set[RollupDay] = set()
+        for view, (_, column) in EVENT_ROLLUPS.items():
+            for site, site_days in self.store.rows(
+                f"SELECT site, groupUniqArray(toDate({column})) FROM audience.events"  # noqa: S608
+                " WHERE visitor = {v:UInt64} GROUP BY site",
+                {"v": visitor},
+            ):
+                days.update((view, site, day) for day in site_days)
+        return days
+
+    def _recorded_rollup_days(self, visitor: int) -> set[RollupDay]:
+        rows = self.store.rows(
+            "SELECT DISTINCT arrayJoin(rollup_days) FROM audience.erased_visitors"
+            " WHERE visitor = {v:UInt64}",
+            {"v": visitor},
+        )
+        return {(view, site, day) for ((view, site, day),) in rows if view in EVENT_ROLLUPS}
+
+    def _rebuild(self, view: str, site: str, days: list[date]) -> None:
+        target, _ = EVENT_ROLLUPS[view]
+        where = " WHERE site = {s:String} AND toDate(hour) IN {d:Array(Date)}"
+        parameters = {"s": site, "d": days}
+        for table in (target, *ROLLUP_CASCADES.get(target, ())):
+            self.store.execute(f"DELETE FROM {table}{where}", parameters)  # noqa: S608 (names)
+        columns = ", ".join(
+            row[0]
+            for row in self.store.rows(
+                "SELECT name FROM system.columns WHERE database = 'audience'"
+                " AND table = {t:String} AND default_kind != 'ALIAS' ORDER BY position",
+                {"t": target.removeprefix("audience.")},
+            )
+        )
+        # The view's own SELECT, filtered to the days: one definition of each rollup. The
+        # cascade (hourly -> daily) refills the daily rows from this insert. Deduplication is
+        # off: a rebuilt block may equal an earlier insert's, which must not swallow it.
+        select = self._view_select(view)
+        self.store.execute(
+            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM ({select}){where}"  # noqa: S608
+            " SETTINGS insert_deduplicate = 0",
+            parameters,
+        )
+
+    def _view_select(self, view: str) -> str:
+        rows = self.store.rows(
+            "SELECT as_select FROM system.tables WHERE database = 'audience' AND name = {n:String}",
+            {"n": view},
+        )
+        if not rows:
+            raise StoreError(f"no materialized view audience.{view}: is the schema migrated?")
+        return str(rows[0][0])
+
+    def record_request(
+        self, action: str, channel: str, subject: int, outcome: str, events: int
+    ) -> None:
+        self.store.execute(
+            "INSERT INTO audience.rights_requests (at, action, channel, subject, outcome, events)"
+            " VALUES (now64(3), {a:String}, {c:String}, {s:UInt64}, {o:String}, {e:UInt32})",
+            {"a": action, "c": channel, "s": subject, "o": outcome, "e": events},
+        )
+
+    def requests(self, subject: int | None, limit: int) -> list[dict[str, Any]]:
+        return self.store.query_dicts(
+            "SELECT at, action, channel, subject, outcome, events FROM audience.rights_requests"
+            " WHERE {all:Bool} OR subject = {s:UInt64} ORDER BY at DESC LIMIT {n:UInt32}",
+            {"all": subject is None, "s": subject or 0, "n": limit},
+        )
