@@ -23,7 +23,7 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
-from collector import agent, heap, retention, views
+from collector import agent, geo, heap, retention, views
 from collector.asgi import Receive, Scope, Send
 from collector.erasure import ErasedVisitors
 from collector.forward import ToStoreOwner, owner_socket
@@ -70,6 +70,7 @@ class Runtime:
     spool: SpoolProducer | None = None
     forward: ToStoreOwner | None = None
     erased: ErasedVisitors = field(default_factory=ErasedVisitors)
+    geo: GeoLocator = field(default_factory=GeoLocator)
     shared_metrics: SharedMetrics | None = None  # with --workers N: the sum of all processes
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -109,9 +110,10 @@ def create_app(
     if role != "all":
         own = OWNER_SNAPSHOT if role == "owner" else f"worker-{os.getpid()}.json"
         runtime.shared_metrics = SharedMetrics(snapshot_directory(settings.data_dir), own)
+    runtime.geo = GeoLocator(settings.geoip_city, settings.geoip_operator)
     pipeline = Pipeline(
         sites=runtime.sites,
-        geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
+        geo=runtime.geo,
         signer=StateSigner(settings.secret_key),
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         metrics=metrics,
@@ -199,6 +201,7 @@ async def _start(runtime: Runtime) -> None:
     )
     await runtime.spool.start()
     runtime.tasks.append(loop.create_task(_reload_sites(runtime)))
+    runtime.tasks.append(loop.create_task(_reload_geoip(runtime.geo)))
     if runtime.shared_metrics is not None:
         runtime.tasks.append(loop.create_task(_publish_metrics(runtime, runtime.shared_metrics)))
 
@@ -228,6 +231,18 @@ async def _reload_sites(runtime: Runtime) -> None:
                 runtime.erased.load_snapshot(runtime.settings.data_dir / ERASED_SNAPSHOT)
         except (StoreError, OSError, ValueError) as error:
             log.warning("could not reload the sites, keeping the known ones: %s", error)
+
+
+async def _reload_geoip(locator: GeoLocator) -> None:
+    """A GeoIP database renamed over its file (``audience geoip update``) is used within seconds;
+    each worker process reloads its own."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(geo.RELOAD_SECONDS)
+        try:
+            await loop.run_in_executor(None, locator.reload)
+        except Exception:  # reload logs what it refuses; this is a bug, tried again next time
+            log.exception("could not check the GeoIP databases")
 
 
 async def _stop(runtime: Runtime) -> None:

@@ -7,7 +7,8 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from collector import logs, privacy_cli, retention
+from collector import cluster, geoip_update, logs, privacy_cli, retention
+from collector.cluster import ClusterError
 from collector.geo import GeoDatabaseError
 from collector.settings import Settings, SettingsError
 from collector.sites import (
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(serve does it daily)",
     )
     privacy_cli.add_parser(commands)
+    geoip_update.add_parser(commands)
     return parser
 
 
@@ -136,13 +138,34 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
         return _retention(settings)
     if arguments.command == "privacy":
         return privacy_cli.run(arguments, settings)
+    if arguments.command == "geoip":
+        return geoip_update.run(arguments, settings)
     return _sites(arguments, settings)
 
 
-def _migrate(settings: Settings) -> int:
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    store.close()
-    print("schema up to date")
+def _migrate(arguments: argparse.Namespace, settings: Settings) -> int:
+    name = arguments.cluster and cluster.check_cluster_name(arguments.cluster)
+    if arguments.print_ddl:
+        sys.stdout.write(cluster.script(settings.retention_months, name))
+        return 0
+    if not name:
+        Store.open(settings.clickhouse_url, settings.retention_months).close()
+        print("schema up to date")
+        return 0
+    if is_embedded(settings.clickhouse_url):
+        raise ClusterError("--cluster: AUDIENCE_CLICKHOUSE_URL must name a server of the cluster")
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        found = store.cluster()
+        if found == "":
+            raise StoreError("audience.events is a single-node table here: not a cluster's schema")
+        if found not in (None, name):
+            raise StoreError(f"audience.events is distributed over the cluster {found}, not {name}")
+        for applied in store.migrate(settings.retention_months, cluster.transformer(name)):
+            print(f"applied on the cluster {name}: {applied}")
+    finally:
+        store.close()
+    print(f"schema up to date on the cluster {name}")
     return 0
 
 

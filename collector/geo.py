@@ -6,13 +6,24 @@ give empty values, never an error: the IP is only ever an argument here, never k
 
 Lookups go through libmaxminddb (the C extension of ``maxminddb``) over a memory-mapped file when it
 is installed, and read the three fields they need straight from the record: a few microseconds,
-where geoip2's pure-Python reader and model objects took about 30 per database. A database is
-replaced by renaming a new file over it (never by rewriting it in place) and a restart.
+where geoip2's pure-Python reader and model objects took about 30 per database.
+
+A database is replaced by renaming a new file over it, never by rewriting it in place (the old
+file stays mapped, and a rewrite under the mapping can crash the process): ``audience geoip
+update`` does so. ``reload()``, which the app calls every ``RELOAD_SECONDS`` off the event loop,
+notices the new file (its inode, size or time changed), opens and checks it, then swaps the reader
+in one assignment. The old reader is dropped, not closed: a lookup running on another thread holds
+its own reference, and the mapping goes with the last one. A new file that fails its checks is
+logged and the database in use is kept.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -20,6 +31,11 @@ import maxminddb
 from maxminddb import Reader
 
 log = logging.getLogger("audience.geo")
+
+RELOAD_SECONDS = 5.0
+CITY_KINDS = ("City",)
+OPERATOR_KINDS = ("ISP", "ASN")
+PROBES = ("1.1.1.1", "8.8.8.8", "81.2.69.160", "2a02::1")
 
 
 class GeoDatabaseError(RuntimeError):
@@ -33,21 +49,30 @@ class Geo(NamedTuple):
 
 
 UNKNOWN = Geo()
+Stamp = tuple[int, int, int, int]  # device, inode, size, modification time
+
+
+@dataclass(frozen=True)
+class _Database:
+    """One open database and the file it came from, swapped as a whole on reload."""
+
+    reader: Reader
+    stamp: Stamp
+    field: str  # the operator's field in a record: "isp", else the ASN organisation
 
 
 class GeoLocator:
     """Looks addresses up in an optional city and an optional operator database."""
 
     def __init__(self, city_path: Path | None = None, operator_path: Path | None = None) -> None:
-        self._city = _open(city_path, "AUDIENCE_GEOIP_CITY", ("City",)) if city_path else None
-        self._operator = (
-            _open(operator_path, "AUDIENCE_GEOIP_OPERATOR", ("ISP", "ASN"))
-            if operator_path
-            else None
-        )
-        self._operator_is_isp = bool(
-            self._operator and "ISP" in self._operator.metadata().database_type
-        )
+        self._paths = {"city": city_path, "operator": operator_path}
+        self._city = _load(city_path, "city") if city_path else None
+        self._operator = _load(operator_path, "operator") if operator_path else None
+        self._seen: dict[str, Stamp | None] = {
+            kind: database.stamp if database else None
+            for kind, database in (("city", self._city), ("operator", self._operator))
+        }
+        self._reloading = threading.Lock()
 
     def locate(self, ip: str) -> Geo:
         if not ip:
@@ -64,23 +89,69 @@ class GeoLocator:
         return str(city), str(country)
 
     def _operator_of(self, ip: str) -> str:
-        record = _lookup(self._operator, ip, "operator")
-        if not record:
+        database = self._operator
+        record = _lookup(database, ip, "operator")
+        if not record or database is None:
             return ""
-        field = "isp" if self._operator_is_isp else "autonomous_system_organization"
-        return str(record.get(field) or "")
+        return str(record.get(database.field) or "")
+
+    def reload(self) -> list[str]:
+        """Open again the databases whose file was replaced; the kinds reloaded."""
+        with self._reloading:
+            return [kind for kind in ("city", "operator") if self._reload(kind)]
+
+    def _reload(self, kind: str) -> bool:
+        path = self._paths[kind]
+        if path is None:
+            return False
+        stamp: Stamp | None = None
+        problem = ""
+        try:
+            stamp = _stamp(path)
+        except OSError as error:  # renamed away, say: the mapped file still answers
+            problem = error.strerror or str(error)
+        if stamp == self._seen[kind]:  # unchanged, or refused already and not changed since
+            return False
+        self._seen[kind] = stamp
+        if stamp is None:
+            log.error(
+                "cannot read the %s database %s, keeping the one in use: %s",
+                kind,
+                path.name,
+                problem,
+            )
+            return False
+        try:
+            fresh = _load(path, kind)
+        except GeoDatabaseError as error:
+            log.error("not reloading the %s database, keeping the one in use: %s", kind, error)
+            return False
+        if kind == "city":  # one assignment: a lookup uses the old reader or the new one
+            self._city = fresh
+        else:
+            self._operator = fresh
+        metadata = fresh.reader.metadata()
+        built = datetime.fromtimestamp(metadata.build_epoch, UTC).strftime("%Y-%m-%d %H:%M")
+        log.info(
+            "%s database reloaded: %s, %s built %s UTC",
+            kind,
+            path.name,
+            metadata.database_type,
+            built,
+        )
+        return True
 
     def close(self) -> None:
-        for reader in (self._city, self._operator):
-            if reader is not None:
-                reader.close()
+        for database in (self._city, self._operator):
+            if database is not None:
+                database.reader.close()
 
 
-def _lookup(reader: Reader | None, ip: str, kind: str) -> dict[str, Any] | None:
-    if reader is None:
+def _lookup(database: _Database | None, ip: str, kind: str) -> dict[str, Any] | None:
+    if database is None:
         return None
     try:
-        record = reader.get(ip)
+        record = database.reader.get(ip)
     except ValueError:  # not an IP address, or IPv6 in an IPv4-only database
         return None
     except maxminddb.InvalidDatabaseError:
@@ -89,33 +160,59 @@ def _lookup(reader: Reader | None, ip: str, kind: str) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _open(path: Path, variable: str, kinds: tuple[str, ...]) -> Reader:
-    """Open a database (memory-mapped), check its kind and that a lookup walks its tree."""
+def _stamp(path: Path) -> Stamp:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def _load(path: Path, kind: str) -> _Database:
+    variable, kinds = (
+        ("AUDIENCE_GEOIP_CITY", CITY_KINDS)
+        if kind == "city"
+        else ("AUDIENCE_GEOIP_OPERATOR", OPERATOR_KINDS)
+    )
+    try:
+        stamp = _stamp(path)  # before opening: a file replaced meanwhile is opened again later
+        reader = open_database(path, kinds)
+    except FileNotFoundError:
+        raise GeoDatabaseError(f"{variable}: no such file: {path}") from None
+    except OSError as error:
+        raise GeoDatabaseError(f"{variable}: cannot read {path}: {error.strerror}") from None
+    except GeoDatabaseError as error:
+        raise GeoDatabaseError(f"{variable}: {error}") from None
+    field = "isp" if "ISP" in reader.metadata().database_type else "autonomous_system_organization"
+    return _Database(reader, stamp, field)
+
+
+def open_database(path: Path, kinds: tuple[str, ...], name: str = "") -> Reader:
+    """Open a database (memory-mapped), check its kind and that a lookup walks its tree.
+    ``name`` stands for the path in the errors (a download's address, say)."""
+    name = name or str(path)
     try:
         reader = maxminddb.open_database(str(path), maxminddb.MODE_AUTO)
     except FileNotFoundError:
-        raise GeoDatabaseError(f"{variable}: no such file: {path}") from None
+        raise
     except (maxminddb.InvalidDatabaseError, ValueError, OSError) as error:
-        raise GeoDatabaseError(
-            f"{variable}: {path} is not a valid MaxMind database ({error})"
-        ) from None
+        raise GeoDatabaseError(f"{name} is not a valid MaxMind database ({error})") from None
     database_type = reader.metadata().database_type
     if not any(kind in database_type for kind in kinds):
         reader.close()
-        expected = " or ".join(kinds)
-        raise GeoDatabaseError(f"{variable}: {path} is a {database_type} database, not {expected}")
-    _probe(reader, variable, path)
+        raise GeoDatabaseError(f"{name} is a {database_type} database, not {' or '.join(kinds)}")
+    try:
+        probe(reader)
+    except maxminddb.InvalidDatabaseError as error:
+        reader.close()
+        raise GeoDatabaseError(f"{name} is damaged ({error})") from None
     return reader
 
 
-def _probe(reader: Reader, variable: str, path: Path) -> None:
-    """Walk the search tree for a few addresses so a damaged file fails now, not per request."""
-    try:
-        for address in ("1.1.1.1", "8.8.8.8", "81.2.69.160", "2a02::1"):
-            try:
-                reader.get(address)
-            except ValueError:
-                continue  # an IPv6 address in an IPv4-only database
-    except maxminddb.InvalidDatabaseError as error:
-        reader.close()
-        raise GeoDatabaseError(f"{variable}: {path} is damaged ({error})") from None
+def probe(reader: Reader) -> int:
+    """Walk the search tree for a few addresses, so a damaged file fails now and not per request;
+    how many of them the database knows."""
+    found = 0
+    for address in PROBES:
+        try:
+            found += reader.get(address) is not None
+        except ValueError:
+            continue  # an IPv6 address in an IPv4-only database
+    return found

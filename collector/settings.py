@@ -18,6 +18,10 @@ from urllib.parse import urlsplit
 
 PREFIX = "AUDIENCE_"
 MIN_SECRET_LENGTH = 32
+# Where `audience geoip update` installs the databases when AUDIENCE_GEOIP_* are unset; the
+# collector uses them when they exist.
+GEOIP_CITY_FILE = Path("geoip/city.mmdb")
+GEOIP_OPERATOR_FILE = Path("geoip/asn.mmdb")
 _MAILBOX = re.compile(r"[^@/?#]+@[^@/?#]+\.[^@/?#.]+")
 
 
@@ -32,8 +36,8 @@ N = TypeVar("N", int, float)
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    clickhouse_url: str
-    secret_key: bytes
+    clickhouse_url: str = field(repr=False)  # may hold a password
+    secret_key: bytes = field(repr=False)
     geoip_city: Path | None = None
     geoip_operator: Path | None = None
     trusted_proxies: tuple[Network, ...] = ()
@@ -50,6 +54,7 @@ class Settings:
     session_hours: int = 12
     security_contact: str | None = None
     privacy_contact: str | None = None
+    maxmind_license_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,8 +64,10 @@ class Settings:
             data_dir=data_dir,
             clickhouse_url=env.clickhouse_url(data_dir),
             secret_key=env.secret_key(data_dir),
-            geoip_city=env.existing_file("GEOIP_CITY"),
-            geoip_operator=env.existing_file("GEOIP_OPERATOR"),
+            geoip_city=env.existing_file("GEOIP_CITY") or _present(data_dir / GEOIP_CITY_FILE),
+            geoip_operator=(
+                env.existing_file("GEOIP_OPERATOR") or _present(data_dir / GEOIP_OPERATOR_FILE)
+            ),
             trusted_proxies=env.networks("TRUSTED_PROXIES"),
             retention_months=env.integer("RETENTION_MONTHS", 25, low=1, high=120),
             min_cell=env.integer("MIN_CELL", 5, low=1, high=1000),
@@ -75,6 +82,7 @@ class Settings:
             session_hours=env.integer("SESSION_HOURS", 12, low=1, high=24 * 90),
             security_contact=env.contact_uri("SECURITY_CONTACT"),
             privacy_contact=env.contact_uri("PRIVACY_CONTACT"),
+            maxmind_license_key=env.raw("MAXMIND_LICENSE_KEY"),
         )
 
     @property
@@ -174,6 +182,10 @@ class _Environ:
                 raise self.fail("SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
             return value.encode()
         return _secret_from_file(data_dir / "secret.key")
+
+
+def _present(path: Path) -> Path | None:
+    return path if path.is_file() else None
 
 
 def _has_host(url: str) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -226,4 +228,136 @@ def test_damaged_record_found_at_lookup_gives_empty_values(
     with caplog.at_level(logging.WARNING, logger="audience.geo"):
         assert locator.locate(BRUSSELS_PROXIMUS) == UNKNOWN
     assert "city database lookup failed" in caplog.text
+    locator.close()
+
+
+def renamed_over(target: Path, data: bytes) -> None:
+    """Replace a database as ``audience geoip update`` does: a new file renamed over it."""
+    draft = target.with_name(f".{target.name}.new")
+    draft.write_bytes(data)
+    os.replace(draft, target)
+
+
+@pytest.fixture
+def marseille(tmp_path: Path) -> bytes:
+    """The city database's networks, now all in Marseille."""
+    networks = {"81.2.69.0/24": "FR", "2a01:e0a::/32": "FR", "5.10.0.0/16": "BE"}
+    built = tmp_path / "built"
+    built.mkdir()
+    path = write_city_db(
+        built / "marseille.mmdb", {n: ("Marseille", c) for n, c in networks.items()}
+    )
+    return path.read_bytes()
+
+
+def test_reload_uses_a_database_renamed_over_its_file(
+    tmp_path: Path, geo_files: GeoFiles, marseille: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    city = tmp_path / "city.mmdb"
+    city.write_bytes(geo_files.city.read_bytes())
+    locator = GeoLocator(city, geo_files.isp)
+    assert locator.reload() == []  # nothing changed
+    renamed_over(city, marseille)
+    with caplog.at_level(logging.INFO, logger="audience.geo"):
+        assert locator.reload() == ["city"]
+    assert locator.locate(LYON_ORANGE) == Geo("Marseille", "FR", "Orange")
+    assert "city database reloaded: city.mmdb, GeoIP2-City built " in caplog.text
+    assert locator.reload() == []
+    locator.close()
+
+
+def test_reload_takes_an_asn_database_in_place_of_an_isp_one(
+    tmp_path: Path, geo_files: GeoFiles
+) -> None:
+    operator = tmp_path / "operator.mmdb"
+    operator.write_bytes(geo_files.isp.read_bytes())
+    locator = GeoLocator(geo_files.city, operator)
+    assert locator.locate(LYON_ORANGE).operator == "Orange"
+    renamed_over(operator, geo_files.asn.read_bytes())
+    assert locator.reload() == ["operator"]
+    assert locator.locate(LYON_ORANGE) == Geo("Lyon", "FR", "Orange S.A.")
+    locator.close()
+
+
+def removed(source: Path, target: Path) -> Path:
+    target.unlink()
+    return target
+
+
+def operator_database(source: Path, target: Path) -> Path:
+    target.write_bytes((source.parent / "asn.mmdb").read_bytes())
+    return target
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        pytest.param(random_bytes, "is not a valid MaxMind database", id="random-bytes"),
+        pytest.param(truncated, "is not a valid MaxMind database", id="truncated"),
+        pytest.param(tree_damaged, "is damaged", id="search-tree-damaged"),
+        pytest.param(operator_database, "is a GeoLite2-ASN database, not City", id="wrong-type"),
+        pytest.param(removed, "cannot read the city database city.mmdb", id="removed"),
+    ],
+)
+def test_reload_keeps_the_database_in_use_when_the_new_file_is_bad(
+    tmp_path: Path,
+    geo_files: GeoFiles,
+    marseille: bytes,
+    caplog: pytest.LogCaptureFixture,
+    damage: Damage,
+    problem: str,
+) -> None:
+    city = tmp_path / "city.mmdb"
+    city.write_bytes(geo_files.city.read_bytes())
+    locator = GeoLocator(city_path=city)
+    if damage is removed:
+        damage(geo_files.city, city)
+    else:  # written beside it, then renamed over it
+        os.replace(damage(geo_files.city, tmp_path / ".city.mmdb.new"), city)
+    with caplog.at_level(logging.INFO, logger="audience.geo"):
+        assert locator.reload() == []
+    assert caplog.records[-1].levelname == "ERROR"
+    assert "keeping the one in use" in caplog.text
+    assert problem in caplog.text
+    assert locator.locate(LYON_ORANGE) == Geo("Lyon", "FR", "")  # the old mapping still answers
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="audience.geo"):
+        assert locator.reload() == []  # the same bad file is not tried, nor logged, again
+    assert caplog.text == ""
+    renamed_over(city, marseille)
+    assert locator.reload() == ["city"]
+    assert locator.locate(LYON_ORANGE) == Geo("Marseille", "FR", "")
+    locator.close()
+
+
+def test_lookups_on_other_threads_while_the_database_is_swapped(
+    tmp_path: Path, geo_files: GeoFiles, marseille: bytes
+) -> None:
+    """The old reader is dropped, not closed: a lookup in flight on another thread finishes on it,
+    and every answer comes whole from one database or the other."""
+    city = tmp_path / "city.mmdb"
+    city.write_bytes(geo_files.city.read_bytes())
+    locator = GeoLocator(city, geo_files.isp)
+    stop = threading.Event()
+    answers: list[set[Geo]] = []
+
+    def look_up() -> None:
+        seen = set()
+        while not stop.is_set():
+            seen.add(locator.locate(LYON_ORANGE))
+        answers.append(seen)
+
+    threads = [threading.Thread(target=look_up) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        for swap in range(12):
+            renamed_over(city, marseille if swap % 2 == 0 else geo_files.city.read_bytes())
+            assert locator.reload() == ["city"]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert len(answers) == 2
+    assert set().union(*answers) <= {Geo("Lyon", "FR", "Orange"), Geo("Marseille", "FR", "Orange")}
     locator.close()

@@ -228,3 +228,42 @@ def test_settings_error_is_a_value_error() -> None:
 def test_boundary_values_are_accepted(tmp_path: Path, variable: str, value: str) -> None:
     settings = Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path), variable: value})
     assert isinstance(settings, Settings)
+
+
+def test_geoip_files_of_the_data_directory_apply_when_the_variables_are_unset(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "geoip"
+    folder.mkdir()
+    (folder / "city.mmdb").write_bytes(b"not checked here")
+    settings = Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path)})
+    assert settings.geoip_city == folder.resolve() / "city.mmdb"
+    assert settings.geoip_operator is None  # no asn.mmdb there
+    other = tmp_path / "other.mmdb"
+    other.write_bytes(b"")
+    chosen = Settings.from_environ(
+        {"AUDIENCE_DATA_DIR": str(tmp_path), "AUDIENCE_GEOIP_CITY": str(other)}
+    )
+    assert chosen.geoip_city == other.resolve()
+
+
+def test_the_maxmind_licence_key_is_never_shown(tmp_path: Path) -> None:
+    settings = Settings.from_environ(
+        {"AUDIENCE_DATA_DIR": str(tmp_path), "AUDIENCE_MAXMIND_LICENSE_KEY": " key-0123 "}
+    )
+    assert settings.maxmind_license_key == "key-0123"
+    assert "key-0123" not in repr(settings)
+
+
+def test_secrets_stay_out_of_the_settings_repr(tmp_path: Path) -> None:
+    settings = Settings.from_environ(
+        {
+            "AUDIENCE_DATA_DIR": str(tmp_path),
+            "AUDIENCE_SECRET_KEY": "s3cret-" * 8,
+            "AUDIENCE_CLICKHOUSE_URL": "http://audience:hunter2@clickhouse:8123/",
+            "AUDIENCE_MAXMIND_LICENSE_KEY": "licence-key-42",
+        }
+    )
+    shown = repr(settings)
+    for secret in ("s3cret-", "hunter2", "licence-key-42"):
+        assert secret not in shown
