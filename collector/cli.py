@@ -19,7 +19,7 @@ from collector.sites import (
     check_timezone,
     normalize_domain,
 )
-from collector.store import Store, StoreError
+from collector.store import Store, StoreError, is_embedded
 from dashboards import totp
 from dashboards.accounts import (
     ROLES,
@@ -45,7 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="register a demo site and generate traffic"
     )
 
-    commands.add_parser("migrate", help="apply the ClickHouse schema migrations")
+    migrate = commands.add_parser("migrate", help="apply the ClickHouse schema migrations")
+    migrate.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="the schema of a ClickHouse cluster (its remote_servers NAME): Replicated engines, "
+        "Distributed tables, ON CLUSTER NAME",
+    )
+    migrate.add_argument(
+        "--print",
+        action="store_true",
+        dest="print_ddl",
+        help="write the DDL to the standard output instead of applying it",
+    )
 
     sites = commands.add_parser("sites", help="manage the registered sites")
     site_commands = sites.add_subparsers(dest="sites_command", required=True)
@@ -118,7 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_environ()
         logs.configure(settings.log_level)
         return _run(arguments, settings)
-    except (SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError) as error:
+    except (
+        SettingsError,
+        GeoDatabaseError,
+        StoreError,
+        SiteError,
+        AccountError,
+        ClusterError,
+    ) as error:
         print(f"audience: error: {error}", file=sys.stderr)
         return 2
 
@@ -129,7 +148,7 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
 
         return serve(settings, arguments.host, arguments.port, arguments.workers, arguments.demo)
     if arguments.command == "migrate":
-        return _migrate(settings)
+        return _migrate(arguments, settings)
     if arguments.command == "users":
         return _users(arguments, settings)
     if arguments.command == "keys":
@@ -156,7 +175,7 @@ def _migrate(arguments: argparse.Namespace, settings: Settings) -> int:
         raise ClusterError("--cluster: AUDIENCE_CLICKHOUSE_URL must name a server of the cluster")
     store = Store.connect(settings.clickhouse_url)
     try:
-        found = store.cluster()
+        found = store.find_cluster()
         if found == "":
             raise StoreError("audience.events is a single-node table here: not a cluster's schema")
         if found not in (None, name):

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,8 @@ from collector.sites import Site
 log = logging.getLogger("audience.store")
 EVENTS_TABLE = "audience.events"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+_DISTRIBUTED = re.compile(r"Distributed\('?([^',)]+)")
+_CLUSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MONTH_PARTITION = re.compile(r"toYYYYMM\((\w+)\)")
 _RETENTION_TTL = re.compile(
     r" TTL toStartOfMonth\((\w+)\) \+ toIntervalMonth\((\d+)\)(?: SETTINGS |$)"
@@ -49,15 +51,51 @@ def schema_files() -> list[tuple[int, str, str]]:
     return sorted(migrations)
 
 
-def _statements(sql: str) -> list[str]:
+def statements(sql: str) -> list[str]:
+    """The statements of a schema file, without their comment lines (nor a comment that follows
+    the ``;`` of a statement on its line)."""
+    pieces = _without_comments(sql).split(";")
+    return [statement for statement in map(_without_comments, pieces) if statement]
+
+
+def _without_comments(sql: str) -> str:
     lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]
+    return "\n".join(lines).strip()
+
+
+def retention_sql(retention_months: int) -> str:
+    """schema/retention.sql for this many months."""
+    sql = importlib.resources.files("schema").joinpath("retention.sql").read_text()
+    return sql.format(retention_months=int(retention_months))
+
+
+def on_cluster(cluster: str | None) -> str:
+    """`` ON CLUSTER NAME`` after the table of a statement changing data: on a cluster schema it
+    runs on every node (each changes its own shard's tables); "" on one node."""
+    if not cluster:
+        return ""
+    if not _CLUSTER_NAME.fullmatch(cluster):
+        raise StoreError(f"not a cluster name: {cluster!r}")
+    return f" ON CLUSTER {cluster}"
+
+
+def _parts(cluster: str | None) -> str:
+    """The parts of the store's tables: on a cluster, those of every replica of every shard."""
+    if on_cluster(cluster):
+        return f"clusterAllReplicas('{cluster}', system.parts)"
+    return "system.parts"
+
+
+# Turns a statement of schema/ into the statements to run instead (``collector.cluster``).
+Transform = Callable[[str], list[str]]
 
 
 class Store:
     def __init__(self, client: Client) -> None:
         self._client = client
         self._lock = threading.Lock()
+        # The cluster its schema is distributed over, None on one node: read by ``migrate``.
+        self.cluster: str | None = None
 
     @classmethod
     def connect(cls, url: str) -> Store:
@@ -140,38 +178,81 @@ class Store:
         except StoreError:
             return False
 
-    def migrate(self, retention_months: int) -> list[str]:
-        """Apply the migrations not applied yet, then the retention TTL if it changed."""
+    def migrate(self, retention_months: int, transform: Transform | None = None) -> list[str]:
+        """Apply the migrations not applied yet, then the retention TTL if it changed, and learn
+        the cluster of the schema (``self.cluster``).
+
+        An up-to-date schema is only read (audience.schema_migrations and the events' TTL): no
+        DDL, so a user without DDL rights can start once ``audience migrate`` ran as one that
+        has them. ``transform`` (``collector.cluster``) rewrites each statement of schema/.
+        """
+        done = self._migrate(retention_months, transform)
+        self.cluster = self.find_cluster() or None
+        return done
+
+    def _migrate(self, retention_months: int, transform: Transform | None) -> list[str]:
         migrations = schema_files()
-        bootstrap = migrations[0]
-        for statement in _statements(bootstrap[2]):
-            self._command(statement)
-        applied = {row[0] for row in self._rows("SELECT version FROM audience.schema_migrations")}
+        applied = self._applied_versions()
+        pending = [migration for migration in migrations[1:] if migration[0] not in applied]
+        retention_due = self._retention_months() != retention_months
+        if not pending and not retention_due:
+            return []
+        cluster = self.find_cluster()
+        if cluster and transform is None:
+            raise StoreError(
+                f"the schema of the ClickHouse cluster {cluster} is not up to date (or its"
+                f" retention differs): run `audience migrate --cluster {cluster}`"
+            )
+        self._run_ddl(migrations[0][2], transform)  # the database and the record, if missing
         done = []
-        for version, name, sql in migrations[1:]:
-            if version in applied:
-                continue
-            for statement in _statements(sql):
-                self._command(statement)
+        for version, name, sql in pending:
+            self._run_ddl(sql, transform)
             self._command(
                 "INSERT INTO audience.schema_migrations (version, name)"
                 " VALUES ({v:UInt32}, {n:String})",
                 {"v": version, "n": name},
             )
             done.append(name)
-        if done or self._retention_months() != retention_months:  # new tables need it too
-            sql = importlib.resources.files("schema").joinpath("retention.sql").read_text()
-            for statement in _statements(sql.format(retention_months=int(retention_months))):
-                self._command(statement)
+        if done or retention_due:  # new tables need it too
+            self._run_ddl(retention_sql(retention_months), transform)
             done.append(f"retention.sql ({retention_months} months)")
         return done
 
+    def _run_ddl(self, sql: str, transform: Transform | None) -> None:
+        for statement in statements(sql):
+            for each in transform(statement) if transform else [statement]:
+                self._command(each)
+
+    def _applied_versions(self) -> set[int]:
+        """The versions audience.schema_migrations records; none before the first migration."""
+        if not self._rows(
+            "SELECT 1 FROM system.tables WHERE database = 'audience' AND name = 'schema_migrations'"
+        ):
+            return set()
+        return {row[0] for row in self._rows("SELECT version FROM audience.schema_migrations")}
+
     def _retention_months(self) -> int | None:
+        """The months of the events' TTL; on a cluster, the TTL of the shards' local table."""
+        rows = self._rows(
+            "SELECT engine_full FROM system.tables"
+            " WHERE database = 'audience' AND name IN ('events', 'events_local')"
+        )
+        for (engine_full,) in rows:
+            match = re.search(r"TTL .*toIntervalMonth\((\d+)\)", engine_full)
+            if match:
+                return int(match.group(1))
+        return None
+
+    def find_cluster(self) -> str | None:
+        """The cluster audience.events is distributed over (``audience migrate --cluster``);
+        "" on a single-node schema, None before the first migration."""
         rows = self._rows(
             "SELECT engine_full FROM system.tables WHERE database = 'audience' AND name = 'events'"
         )
-        match = re.search(r"TTL .*toIntervalMonth\((\d+)\)", rows[0][0]) if rows else None
-        return int(match.group(1)) if match else None
+        if not rows:
+            return None
+        match = _DISTRIBUTED.match(rows[0][0])
+        return match.group(1) if match else ""
 
     # Retention: what may go, and dropping it (collector.retention decides when).
 
@@ -188,7 +269,7 @@ class Store:
             if months is not None:
                 tables[name] = months
         rows = self._rows(
-            "SELECT DISTINCT table, partition_id FROM system.parts"
+            f"SELECT DISTINCT table, partition_id FROM {_parts(self.cluster)}"  # noqa: S608
             " WHERE database = 'audience' AND active AND has({t:Array(String)}, table)"
             " ORDER BY table, partition_id",
             {"t": sorted(tables)},
@@ -199,7 +280,8 @@ class Store:
         """Drop a partition of an audience table now, whatever its size."""
         with self._driver() as client:
             client.command(
-                "ALTER TABLE audience.{t:Identifier} DROP PARTITION ID {p:String}",
+                f"ALTER TABLE audience.{{t:Identifier}}{on_cluster(self.cluster)}"
+                " DROP PARTITION ID {p:String}",
                 parameters={"t": table, "p": partition_id},
                 settings={"max_partition_size_to_drop": 0},  # the TTL knows no size limit
             )
@@ -208,7 +290,7 @@ class Store:
         """(table, partition id) of the audience partitions holding rows that a lightweight
         DELETE hid but left on disk."""
         rows = self._rows(
-            "SELECT DISTINCT table, partition_id FROM system.parts"
+            f"SELECT DISTINCT table, partition_id FROM {_parts(self.cluster)}"  # noqa: S608
             " WHERE database = 'audience' AND active AND has_lightweight_delete"
             " ORDER BY table, partition_id"
         )
@@ -219,7 +301,8 @@ class Store:
         the background unless ``wait`` (the store's lock is held while it waits)."""
         with self._driver() as client:
             client.command(
-                "ALTER TABLE audience.{t:Identifier} APPLY DELETED MASK IN PARTITION ID {p:String}",
+                f"ALTER TABLE audience.{{t:Identifier}}{on_cluster(self.cluster)}"
+                " APPLY DELETED MASK IN PARTITION ID {p:String}",
                 parameters={"t": table, "p": partition_id},
                 settings={"mutations_sync": 2 if wait else 0},
             )

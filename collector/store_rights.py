@@ -9,15 +9,20 @@ are gone; ``delete_events`` removes the events (safe at any time). ``erase`` doe
 those rollup days from the events left: the rollups hold visitor states, which cannot be
 subtracted. A rebuild deletes a day and inserts it again from the events, so it must run where no
 insert of the store can interleave: in the writer's own thread (``collector.writer``).
+
+On a cluster schema (``store.cluster``) the deletes run ON CLUSTER on the shards' local tables
+(a lightweight DELETE cannot go through a Distributed table) and the rebuild reads every shard;
+the reads and the inserts keep the Distributed tables' names.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
 from collector.rows import VISITOR_FIELDS
-from collector.store import Store, StoreError
+from collector.store import EVENTS_TABLE, Store, StoreError, on_cluster
 
 # The rollups fed from audience.events: view -> (its table, the events column whose UTC day is
 # the day of the rollup row an event counts in). ROLLUP_CASCADES: rollups fed in turn from those
@@ -32,6 +37,37 @@ ROLLUP_CASCADES = {
     "audience.visits_hourly": ("audience.visits_daily",),
 }
 RollupDay = tuple[str, str, date]  # (view, site, day)
+_DAYS = " WHERE site = {s:String} AND toDate(hour) IN {d:Array(Date)}"
+_LOCAL_EVENTS = re.compile(rf"\b{re.escape(EVENTS_TABLE)}_local\b")
+
+
+def deleted_from(table: str, cluster: str | None) -> str:
+    """What a DELETE of ``table``'s rows names: the table on one node; on a cluster, the local
+    tables of the shards behind the Distributed ``table``, ON CLUSTER."""
+    return f"{table}_local{on_cluster(cluster)}" if cluster else table
+
+
+def delete_events_sql(cluster: str | None) -> str:
+    table = deleted_from(EVENTS_TABLE, cluster)
+    return f"DELETE FROM {table} WHERE visitor = {{v:UInt64}}"  # noqa: S608 (names)
+
+
+def rebuild_sql(target: str, columns: str, select: str, cluster: str | None) -> list[str]:
+    """The statements rebuilding some days of a site in the rollup ``target`` (parameters ``s``
+    and ``d``) from the SELECT of its view: delete the days there and in its cascades, insert
+    them again. On a cluster the view's SELECT reads its shard's events: the rebuild reads the
+    Distributed events instead, every shard, and inserts through the Distributed ``target``
+    (a rollup row is right on any shard: every read merges the states of all of them), whose
+    shard's views refill the daily rollups. Deduplication is off: a rebuilt block may equal an
+    earlier insert's, which must not swallow it."""
+    tables = (target, *ROLLUP_CASCADES.get(target, ()))
+    deletes = [f"DELETE FROM {deleted_from(t, cluster)}{_DAYS}" for t in tables]  # noqa: S608
+    every_shard = _LOCAL_EVENTS.sub(EVENTS_TABLE, select)
+    insert = (
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM ({every_shard}){_DAYS}"  # noqa: S608
+        " SETTINGS insert_deduplicate = 0"
+    )
+    return [*deletes, insert]
 
 
 class RightsStore:
@@ -83,9 +119,7 @@ class RightsStore:
         returns how many there were."""
         events = self.count_events(visitor)
         if events:
-            self.store.execute(
-                "DELETE FROM audience.events WHERE visitor = {v:UInt64}", {"v": visitor}
-            )
+            self.store.execute(delete_events_sql(self.store.cluster), {"v": visitor})
         return events
 
     def erase(self, visitor: int) -> int:
@@ -120,10 +154,6 @@ class RightsStore:
 
     def _rebuild(self, view: str, site: str, days: list[date]) -> None:
         target, _ = EVENT_ROLLUPS[view]
-        where = " WHERE site = {s:String} AND toDate(hour) IN {d:Array(Date)}"
-        parameters = {"s": site, "d": days}
-        for table in (target, *ROLLUP_CASCADES.get(target, ())):
-            self.store.execute(f"DELETE FROM {table}{where}", parameters)  # noqa: S608 (names)
         columns = ", ".join(
             row[0]
             for row in self.store.rows(
@@ -133,14 +163,10 @@ class RightsStore:
             )
         )
         # The view's own SELECT, filtered to the days: one definition of each rollup. The
-        # cascade (hourly -> daily) refills the daily rows from this insert. Deduplication is
-        # off: a rebuilt block may equal an earlier insert's, which must not swallow it.
+        # cascade (hourly -> daily) refills the daily rows from this insert.
         select = self._view_select(view)
-        self.store.execute(
-            f"INSERT INTO {target} ({columns}) SELECT {columns} FROM ({select}){where}"  # noqa: S608
-            " SETTINGS insert_deduplicate = 0",
-            parameters,
-        )
+        for statement in rebuild_sql(target, columns, select, self.store.cluster):
+            self.store.execute(statement, {"s": site, "d": days})
 
     def _view_select(self, view: str) -> str:
         rows = self.store.rows(

@@ -10,8 +10,9 @@ import pytest
 
 from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
-from collector.store import Store, schema_files
+from collector.store import Store, StoreError, schema_files
 from collector.store_rights import EVENT_ROLLUPS, ROLLUP_CASCADES
+from tests.conftest import register
 
 CONTRACT_TYPES = {
     "site": "LowCardinality(String)",
@@ -41,6 +42,19 @@ def test_migrations_are_numbered_and_applied_once(store: Store) -> None:
     assert first == [*numbered, "retention.sql (25 months)"]
     assert first[:2] == ["001_events.sql", "002_sites.sql"]
     assert store.migrate(25) == []
+
+
+def test_an_up_to_date_schema_is_only_read(settings: Settings) -> None:
+    """Once `audience migrate` ran, opening the store runs no DDL: `audience serve` may run as a
+    user without DDL rights. Here the connection is read-only (``readonly = 2``), which refuses
+    any DDL, as a change of retention shows."""
+    register(settings)  # `audience migrate`, by a user who may change the schema
+    read_only = f"{settings.clickhouse_url}?ch_readonly=2"
+    opened = Store.open(read_only, 25)
+    assert opened.sites() == {}
+    opened.close()
+    with pytest.raises(StoreError, match="readonly"):
+        Store.open(read_only, 13)
 
 
 def test_events_table_has_exactly_the_row_columns(store: Store) -> None:
