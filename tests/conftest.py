@@ -88,6 +88,16 @@ def settings(tmp_path: Path, geo_files: GeoFiles) -> Settings:
     return Settings.from_environ(environment(tmp_path / "data", geo_files))
 
 
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    """The embedded store of ``settings``, opened in this process and not migrated."""
+    opened = Store.connect(settings.clickhouse_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
 def register(settings: Settings, *sites: Site) -> None:
     store = Store.connect(settings.clickhouse_url)
     try:

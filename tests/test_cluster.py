@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ import pytest
 from collector import cluster, retention
 from collector.cluster import SHARDING_KEYS, ClusterError, cluster_statements
 from collector.rows import COLUMNS, Row, encode_row
-from collector.settings import Settings
 from collector.store import Store, StoreError, retention_sql, schema_files, statements
 from collector.store_rights import (
     EVENT_ROLLUPS,
@@ -166,15 +164,6 @@ def test_other_ddl_gets_on_cluster_too() -> None:
     ]
     with pytest.raises(ClusterError, match="expected a cluster name"):
         cluster.transformer("my cluster; DROP")
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = Store.connect(settings.clickhouse_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_every_cluster_statement_parses(store: Store) -> None:

@@ -145,6 +145,14 @@ def serve_dbip(mirror: Mirror, city: Path, asn: Path, back: int = 0) -> None:
     mirror.files[dbip("asn", back)] = gz(asn)
 
 
+def install_city_a(data_dir: Path, dbs: Databases) -> tuple[Path, int]:
+    """City A installed under the data directory, as a previous update left it; and its inode."""
+    installed = data_dir / "geoip" / "city.mmdb"
+    installed.parent.mkdir(parents=True)
+    installed.write_bytes(dbs.city_a.read_bytes())
+    return installed, installed.stat().st_ino
+
+
 def env_of(data_dir: Path, **extra: str) -> dict[str, str]:
     """No AUDIENCE_GEOIP_*: the update installs into, and the collector reads, DATA_DIR/geoip."""
     return {
@@ -281,10 +289,7 @@ def test_a_bad_download_is_refused_and_the_installed_file_kept(
     problem: str,
 ) -> None:
     data_dir = tmp_path / "data"
-    installed = data_dir / "geoip" / "city.mmdb"
-    installed.parent.mkdir(parents=True)
-    installed.write_bytes(dbs.city_a.read_bytes())
-    inode = installed.stat().st_ino
+    installed, inode = install_city_a(data_dir, dbs)
     serve_dbip(mirror, dbs.city_b, dbs.asn)
     mirror.files[dbip("city")] = served(dbs)
 
@@ -312,10 +317,7 @@ def test_http_errors_are_refused_and_the_installed_file_kept(
     tmp_path: Path, mirror: Mirror, dbs: Databases, status: int, problem: str
 ) -> None:
     data_dir = tmp_path / "data"
-    installed = data_dir / "geoip" / "city.mmdb"
-    installed.parent.mkdir(parents=True)
-    installed.write_bytes(dbs.city_a.read_bytes())
-    inode = installed.stat().st_ino
+    installed, inode = install_city_a(data_dir, dbs)
     serve_dbip(mirror, dbs.city_b, dbs.asn)
     for back in (0, 1):
         mirror.statuses[dbip("city", back)] = status
@@ -357,10 +359,7 @@ def test_the_download_goes_to_a_temporary_file_beside_the_destination(
     """While the download stalls halfway, the old file is whole under its name; the new one is
     a hidden file of the same directory, renamed over it at the end."""
     data_dir = tmp_path / "data"
-    installed = data_dir / "geoip" / "city.mmdb"
-    installed.parent.mkdir(parents=True)
-    installed.write_bytes(dbs.city_a.read_bytes())
-    inode = installed.stat().st_ino
+    installed, inode = install_city_a(data_dir, dbs)
     serve_dbip(mirror, dbs.city_b, dbs.asn)
     mirror.stall.add(dbip("city"))
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCE_")}

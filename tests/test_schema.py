@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,15 +22,6 @@ CONTRACT_TYPES = {
     "days_since_last_visit": "UInt16",
     "engaged_ms": "UInt32",
 }
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    opened = Store.connect(settings.clickhouse_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def test_migrations_are_numbered_and_applied_once(store: Store) -> None:
