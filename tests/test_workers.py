@@ -102,11 +102,13 @@ def test_workers_forward_the_dashboards_to_the_store_owner_and_sum_the_metrics(
         refused = httpx.get(f"{server.url}/api/stats/example.com/summary")
         assert refused.status_code == 401  # the owner checks the key, as one process does
         # Any worker's /metrics adds up every process: 20 accepted (by two workers), 20 stored
-        # (by the owner), whichever worker answers.
+        # (by the owner), whichever worker answers, once each has published its snapshot (every
+        # second).
+        expected = ("audience_rows_stored_total 20", "audience_events_accepted_total 20")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             metrics = httpx.get(f"{server.url}/metrics", headers={"connection": "close"}).text
-            if "audience_rows_stored_total 20" in metrics:
+            if all(line in metrics for line in expected):
                 break
             time.sleep(0.3)
         assert "audience_rows_stored_total 20" in metrics
