@@ -31,9 +31,6 @@ class ErasedVisitors:
     def __bool__(self) -> bool:
         return bool(self._hashes)
 
-    def __len__(self) -> int:
-        return len(self._hashes)
-
     def __iter__(self) -> Iterator[int]:
         return iter(self._hashes)
 

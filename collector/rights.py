@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from collector.csvcells import safe_cell
 from collector.erasure import format_visitor_id
 from collector.rows import VISITOR_FIELDS
 from collector.store import Store, StoreError
@@ -140,12 +141,5 @@ def events_csv(events: list[dict[str, Any]]) -> str:
     writer = csv.DictWriter(buffer, fieldnames=VISITOR_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for event in events:
-        writer.writerow({name: _csv_safe(event[name]) for name in VISITOR_FIELDS})
+        writer.writerow({name: safe_cell(event[name]) for name in VISITOR_FIELDS})
     return buffer.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula (a page path is the site's text)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

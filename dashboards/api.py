@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from collector.csvcells import safe_cell
 from dashboards import auth
 from dashboards.context import dashboards_of
 from dashboards.periods import QueryError, StatsQuery, parse_query
@@ -103,18 +104,13 @@ def csv_response(query: StatsQuery, dimension: str, rows: list[dict[str, Any]]) 
     writer = csv.writer(text)
     writer.writerow([dimension if column == "label" else column for column in columns])
     for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in columns])
+        writer.writerow([safe_cell(row.get(column)) for column in columns])
     name = f"{query.site}-{dimension}-{query.period.first}-{query.period.last}.csv"
     return Response(
         text.getvalue(),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text  # no formulas in spreadsheets
 
 
 def _limit(text: str) -> int:
