@@ -2,6 +2,8 @@
 
 Every value comes from an ``AUDIENCE_*`` variable, read once at start. A wrong value raises
 ``SettingsError`` naming the variable, so a bad deployment stops before it accepts a beacon.
+Reading settings writes nothing: the directories and the secret file a process needs are made by
+the start step, ``collector.startup.prepare``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ MIN_SECRET_LENGTH = 32
 # collector uses them when they exist.
 GEOIP_CITY_FILE = Path("geoip/city.mmdb")
 GEOIP_OPERATOR_FILE = Path("geoip/asn.mmdb")
+SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 _MAILBOX = re.compile(r"[^@/?#]+@[^@/?#]+\.[^@/?#.]+")
 
 
@@ -37,7 +39,8 @@ N = TypeVar("N", int, float)
 class Settings:
     data_dir: Path
     clickhouse_url: str = field(repr=False)  # may hold a password
-    secret_key: bytes = field(repr=False)
+    # AUDIENCE_SECRET_KEY, else the secret file's content; None while that file is not made yet
+    secret: bytes | None = field(repr=False)
     geoip_city: Path | None = None
     geoip_operator: Path | None = None
     trusted_proxies: tuple[Network, ...] = ()
@@ -63,7 +66,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             clickhouse_url=env.clickhouse_url(data_dir),
-            secret_key=env.secret_key(data_dir),
+            secret=env.secret_key(data_dir),
             geoip_city=env.existing_file("GEOIP_CITY") or _present(data_dir / GEOIP_CITY_FILE),
             geoip_operator=(
                 env.existing_file("GEOIP_OPERATOR") or _present(data_dir / GEOIP_OPERATOR_FILE)
@@ -88,6 +91,20 @@ class Settings:
     @property
     def is_embedded(self) -> bool:
         return self.clickhouse_url.startswith("chdb:")
+
+    @property
+    def secret_file(self) -> Path:
+        """Where the secret is kept when AUDIENCE_SECRET_KEY is unset."""
+        return self.data_dir / SECRET_FILE
+
+    @property
+    def secret_key(self) -> bytes:
+        if self.secret is None:
+            raise SettingsError(
+                f"{PREFIX}SECRET_KEY: unset, and {self.secret_file} is not made yet"
+                " (the start step makes it)"
+            )
+        return self.secret
 
 
 @dataclass(frozen=True)
@@ -174,14 +191,15 @@ class _Environ:
             raise self.fail("CLICKHOUSE_URL", "expected a chdb://, http:// or https:// URL")
         return value
 
-    def secret_key(self, data_dir: Path) -> bytes:
-        """The server secret: from the environment, else created once under the data directory."""
+    def secret_key(self, data_dir: Path) -> bytes | None:
+        """The server secret: from the environment, else the file kept under the data directory,
+        else None (``collector.startup`` makes the file)."""
         value = self.raw("SECRET_KEY")
         if value is not None:
             if len(value) < MIN_SECRET_LENGTH:
                 raise self.fail("SECRET_KEY", f"must be at least {MIN_SECRET_LENGTH} characters")
             return value.encode()
-        return _secret_from_file(data_dir / "secret.key")
+        return read_secret_file(data_dir / SECRET_FILE)
 
 
 def _present(path: Path) -> Path | None:
@@ -195,23 +213,17 @@ def _has_host(url: str) -> bool:
         return False
 
 
-def _secret_from_file(path: Path) -> bytes:
-    """The secret kept in ``path``, created whole (written, synced, then linked into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(draft, path)  # fails if another process made it first: theirs wins
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    secret = path.read_bytes().strip()
+def read_secret_file(path: Path) -> bytes | None:
+    """The secret kept in ``path``; None when there is no such file."""
+    try:
+        secret = path.read_bytes().strip()
+    except (FileNotFoundError, NotADirectoryError):  # the start step makes it, or names the problem
+        return None
+    except OSError as error:
+        raise SettingsError(
+            f"{PREFIX}SECRET_KEY: unset, and {path} (in {PREFIX}DATA_DIR) cannot be read:"
+            f" {error.strerror}"
+        ) from None
     if len(secret) < MIN_SECRET_LENGTH:
         raise SettingsError(
             f"{PREFIX}SECRET_KEY: unset, and {path} holds fewer than {MIN_SECRET_LENGTH}"

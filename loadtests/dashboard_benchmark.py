@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from collector import startup
 from collector.settings import Settings
 from collector.store import Store
 from dashboards.periods import StatsQuery, named_period
@@ -56,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     arguments = parser.parse_args()
-    settings = Settings.from_environ()
+    settings = startup.prepare(Settings.from_environ())
     store = Store.open(settings.clickhouse_url, settings.retention_months)
     events = store.query_dicts(
         "SELECT count() AS n FROM audience.events WHERE site = {s:String}", {"s": SITE}

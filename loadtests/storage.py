@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 
+from collector import startup
 from collector.settings import Settings
 from collector.store import Store
 
@@ -22,7 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-merge", action="store_true", help="measure the parts as they are")
     arguments = parser.parse_args()
-    settings = Settings.from_environ()
+    settings = startup.prepare(Settings.from_environ())
     store = Store.connect(settings.clickhouse_url)
     try:
         if not arguments.no_merge:

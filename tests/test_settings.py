@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from collector.settings import MIN_SECRET_LENGTH, Settings, SettingsError
+from collector.startup import prepare
 
 SECRET = "x" * MIN_SECRET_LENGTH
 
@@ -19,7 +20,11 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.data_dir == data_dir
     assert settings.clickhouse_url == f"chdb://{data_dir / 'clickhouse'}"
     assert settings.is_embedded
-    assert len(settings.secret_key) >= MIN_SECRET_LENGTH
+    assert settings.secret is None  # made by the start step, not by reading settings
+    with pytest.raises(SettingsError, match=r"^AUDIENCE_SECRET_KEY: unset"):
+        _ = settings.secret_key
+    assert list(tmp_path.iterdir()) == []
+    assert len(prepare(settings).secret_key) >= MIN_SECRET_LENGTH
     assert settings.geoip_city is None
     assert settings.geoip_operator is None
     assert settings.trusted_proxies == ()
@@ -111,7 +116,7 @@ def test_trusted_proxy_host_bits_are_allowed(tmp_path: Path) -> None:
 def test_secret_key_file_is_created_once_with_mode_0600_and_reused(tmp_path: Path) -> None:
     data_dir = tmp_path / "new" / "data"
     environ = {"AUDIENCE_DATA_DIR": str(data_dir)}
-    first = Settings.from_environ(environ)
+    first = prepare(Settings.from_environ(environ))
     key_file = data_dir / "secret.key"
     assert key_file.is_file()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
@@ -120,7 +125,7 @@ def test_secret_key_file_is_created_once_with_mode_0600_and_reused(tmp_path: Pat
     content = key_file.read_bytes()
     modified = key_file.stat().st_mtime_ns
 
-    second = Settings.from_environ(environ)
+    second = prepare(Settings.from_environ(environ))
     assert second.secret_key == first.secret_key
     assert key_file.read_bytes() == content
     assert key_file.stat().st_mtime_ns == modified
@@ -128,8 +133,8 @@ def test_secret_key_file_is_created_once_with_mode_0600_and_reused(tmp_path: Pat
 
 
 def test_secret_key_files_differ_between_data_directories(tmp_path: Path) -> None:
-    one = Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path / "one")})
-    two = Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path / "two")})
+    one = prepare(Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path / "one")}))
+    two = prepare(Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path / "two")}))
     assert one.secret_key != two.secret_key
 
 
