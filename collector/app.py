@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -23,7 +24,8 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
-from collector import agent, geo, heap, retention, views
+from collector import agent, cli, commands, geo, heap, retention, views
+from collector.admin import AdminServer, Answer, Runner, admin_socket
 from collector.asgi import Receive, Scope, Send
 from collector.erasure import ErasedVisitors
 from collector.forward import ToStoreOwner, owner_socket
@@ -53,6 +55,7 @@ log = logging.getLogger("audience.app")
 
 Role = Literal["all", "http", "owner"]
 SITES_RELOAD_SECONDS = 5.0
+SNAPSHOT_POLL_SECONDS = 1.0
 SITES_SNAPSHOT = "sites.json"
 ERASED_SNAPSHOT = "erased-visitors.bin"
 
@@ -72,6 +75,7 @@ class Runtime:
     erased: ErasedVisitors = field(default_factory=ErasedVisitors)
     geo: GeoLocator = field(default_factory=GeoLocator)
     shared_metrics: SharedMetrics | None = None  # with --workers N: the sum of all processes
+    admin: AdminServer | None = None  # on the embedded store, in the process that holds it
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -182,9 +186,11 @@ async def _start(runtime: Runtime) -> None:
         runtime.writer.start()
         daily = retention.every_day(runtime.store, settings.retention_months, runtime.metrics)
         runtime.tasks.append(loop.create_task(daily))
+        await _serve_admin(runtime)
     elif runtime.role == "owner":
         assert runtime.store is not None, "the store owner hands its store to its app"
         runtime.sites.replace(runtime.store.sites())
+        await _serve_admin(runtime)
         return  # it serves no beacons: no spool
     else:
         runtime.sites.load_snapshot(snapshot)
@@ -206,6 +212,34 @@ async def _start(runtime: Runtime) -> None:
         runtime.tasks.append(loop.create_task(_publish_metrics(runtime, runtime.shared_metrics)))
 
 
+async def _serve_admin(runtime: Runtime) -> None:
+    """On the embedded store, which no other process may open, the admin commands of other
+    shells are run here (``collector.admin``)."""
+    if not runtime.settings.is_embedded:
+        return
+    runtime.admin = AdminServer(admin_socket(runtime.settings.data_dir), _admin_runner(runtime))
+    await runtime.admin.start()
+
+
+def _admin_runner(runtime: Runtime) -> Runner:
+    store, settings = runtime.store, runtime.settings
+    assert store is not None, "the admin socket is served where the store is open"
+
+    def sites_changed() -> None:  # in use at once here, within a second in the workers
+        runtime.sites.replace(store.sites())
+        runtime.sites.save_snapshot(settings.data_dir / SITES_SNAPSHOT)
+
+    def run(words: list[str], stdin: io.StringIO) -> Answer:
+        out, err = io.StringIO(), io.StringIO()
+        context = commands.Context(
+            settings, out, err, stdin, commands.borrowed_store(store), runtime.writer, sites_changed
+        )
+        status = cli.run_in_server(words, context)
+        return Answer(status, out.getvalue(), err.getvalue())
+
+    return run
+
+
 async def _publish_metrics(runtime: Runtime, shared: SharedMetrics) -> None:
     loop = asyncio.get_running_loop()
     while True:
@@ -217,9 +251,12 @@ async def _publish_metrics(runtime: Runtime, shared: SharedMetrics) -> None:
 
 
 async def _reload_sites(runtime: Runtime) -> None:
+    """From the store every few seconds; from the owner's snapshot every second, when it
+    changed (a site added through the admin socket is taken within a second)."""
     loop = asyncio.get_running_loop()
+    period = SITES_RELOAD_SECONDS if runtime.store is not None else SNAPSHOT_POLL_SECONDS
     while True:
-        await asyncio.sleep(SITES_RELOAD_SECONDS)
+        await asyncio.sleep(period)
         try:
             if runtime.store is not None:
                 sites = await loop.run_in_executor(None, runtime.store.sites)
@@ -246,6 +283,8 @@ async def _reload_geoip(locator: GeoLocator) -> None:
 
 
 async def _stop(runtime: Runtime) -> None:
+    if runtime.admin is not None:
+        await runtime.admin.close()
     for task in runtime.tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -1,34 +1,22 @@
-"""The ``audience`` command."""
+"""The ``audience`` command: its arguments, the start step, and where each command runs.
+
+A command that uses the store runs in this process, or, when a running ``audience serve`` holds
+the embedded store, in that server through its admin socket (``collector.admin``), with the same
+output and exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Sequence
 
-from collector import cluster, geoip_update, logs, privacy_cli, retention
-from collector.cluster import ClusterError
-from collector.geo import GeoDatabaseError
-from collector.settings import Settings, SettingsError
-from collector.sites import (
-    DEFAULT_TIMEZONE,
-    Site,
-    SiteError,
-    check_origin,
-    check_timezone,
-    normalize_domain,
-)
-from collector.store import Store, StoreError, is_embedded
-from dashboards import totp
-from dashboards.accounts import (
-    ROLES,
-    AccountError,
-    Accounts,
-    check_access,
-    check_new_password,
-    normalize_email,
-)
+from collector import admin, commands, geoip_update, logs, privacy_cli, startup
+from collector.commands import ERRORS, STORE_COMMANDS, Context
+from collector.settings import Settings
+from collector.sites import DEFAULT_TIMEZONE
+from collector.store import embedded_store_in_use
+from dashboards.accounts import ROLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,21 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    arguments = build_parser().parse_args(words)
     try:
         settings = Settings.from_environ()
         logs.configure(settings.log_level)
+        if not (arguments.command == "migrate" and arguments.print_ddl):
+            settings = startup.prepare(settings)
+        if _held_by_a_server(arguments, settings):
+            return _forward(arguments, words, settings)
         return _run(arguments, settings)
-    except (
-        SettingsError,
-        GeoDatabaseError,
-        StoreError,
-        SiteError,
-        AccountError,
-        ClusterError,
-    ) as error:
-        print(f"audience: error: {error}", file=sys.stderr)
+    except ERRORS as error:
+        print(f"audience: error: {one_line(error)}", file=sys.stderr)
         return 2
+
+
+def one_line(error: Exception) -> str:
+    """An error as one line: drivers' messages may span several."""
+    return " ".join(str(error).split())
 
 
 def _run(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -147,172 +138,49 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
         from collector.serve import serve  # imports uvicorn only when serving
 
         return serve(settings, arguments.host, arguments.port, arguments.workers, arguments.demo)
-    if arguments.command == "migrate":
-        return _migrate(arguments, settings)
-    if arguments.command == "users":
-        return _users(arguments, settings)
-    if arguments.command == "keys":
-        return _keys(arguments, settings)
-    if arguments.command == "retention":
-        return _retention(settings)
-    if arguments.command == "privacy":
-        return privacy_cli.run(arguments, settings)
     if arguments.command == "geoip":
         return geoip_update.run(arguments, settings)
-    return _sites(arguments, settings)
+    context = Context(settings, sys.stdout, sys.stderr, sys.stdin, commands.opened_store(settings))
+    return commands.run(arguments, context)
 
 
-def _migrate(arguments: argparse.Namespace, settings: Settings) -> int:
-    name = arguments.cluster and cluster.check_cluster_name(arguments.cluster)
-    if arguments.print_ddl:
-        sys.stdout.write(cluster.script(settings.retention_months, name))
-        return 0
-    if not name:
-        Store.open(settings.clickhouse_url, settings.retention_months).close()
-        print("schema up to date")
-        return 0
-    if is_embedded(settings.clickhouse_url):
-        raise ClusterError("--cluster: AUDIENCE_CLICKHOUSE_URL must name a server of the cluster")
-    store = Store.connect(settings.clickhouse_url)
+def run_in_server(words: list[str], context: Context) -> int:
+    """What the serving process runs for a command sent to its admin socket."""
     try:
-        found = store.find_cluster()
-        if found == "":
-            raise StoreError("audience.events is a single-node table here: not a cluster's schema")
-        if found not in (None, name):
-            raise StoreError(f"audience.events is distributed over the cluster {found}, not {name}")
-        for applied in store.migrate(settings.retention_months, cluster.transformer(name)):
-            print(f"applied on the cluster {name}: {applied}")
-    finally:
-        store.close()
-    print(f"schema up to date on the cluster {name}")
-    return 0
-
-
-def _retention(settings: Settings) -> int:
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
+        arguments = build_parser().parse_args(words)
+    except SystemExit:  # the client parsed the same words: only a client of another version
+        print("audience: error: these arguments are not understood here", file=context.err)
+        return 2
+    if arguments.command not in STORE_COMMANDS:
+        print(f"audience: error: {arguments.command} is not run by the server", file=context.err)
+        return 2
     try:
-        report = retention.run(store, settings.retention_months, wait=True)
-    finally:
-        store.close()
-    for table, partitions in sorted(report.dropped.items()):
-        print(f"{table}: dropped {' '.join(partitions)}")
-    for table, partitions in sorted(report.purged.items()):
-        print(f"{table}: erased rows purged from {' '.join(partitions)}")
-    if not report.dropped:
-        print(f"nothing is past the retention of {report.months} months")
-    return 0
+        return commands.run(arguments, context)
+    except ERRORS as error:
+        print(f"audience: error: {one_line(error)}", file=context.err)
+        return 2
 
 
-def _sites(arguments: argparse.Namespace, settings: Settings) -> int:
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    try:
-        if arguments.sites_command == "add":
-            domain = normalize_domain(arguments.domain)
-            site = Site(
-                domain,
-                tuple(check_origin(origin) for origin in arguments.origin),
-                check_timezone(arguments.timezone),
-                respect_gpc=not arguments.ignore_gpc,
-            )
-            store.save_site(site)
-            print(f"site {domain} registered; origins: {', '.join(site.origins)}")
-        elif arguments.sites_command == "list":
-            for site in store.sites().values():
-                gpc = "honours GPC" if site.respect_gpc else "ignores GPC"
-                print(f"{site.domain}\t{site.timezone}\t{gpc}\t{' '.join(site.origins)}")
-        else:
-            domain = normalize_domain(arguments.domain)
-            known = store.sites().get(domain)
-            if known is None:
-                raise SiteError(f"no such site: {domain}")
-            store.save_site(known, deleted=True)
-            print(f"site {domain} removed; its events stay until their retention ends")
-    finally:
-        store.close()
-    return 0
-
-
-def _users(arguments: argparse.Namespace, settings: Settings) -> int:
-    command = arguments.users_command
-    email = "" if command == "list" else normalize_email(arguments.email)
-    if command == "add":  # everything checked before the password is asked
-        role, sites = check_access(arguments.role, arguments.site)
-        password = check_new_password(_read_password(arguments.password_stdin))
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    try:
-        accounts = Accounts(store, settings.secret_key)
-        if command == "add":
-            created = accounts.add_user(email, password, role, sites or ())
-            access = f"{role} of " + ("every site" if sites is None else ", ".join(sorted(sites)))
-            if created:
-                print(f"user {email} added: {access}")
-            else:
-                print(f"user {email} updated: {access}; its sessions are signed out")
-        elif command == "list":
-            for user in accounts.users():
-                listed = "*" if user.sites is None else " ".join(sorted(user.sites))
-                second = "totp on" if user.totp_nonce else "totp off"
-                print(f"{user.email}\t{user.role}\t{listed}\t{second}")
-        elif command == "totp":
-            _totp(accounts, email, arguments.disable)
-        else:
-            accounts.remove_user(email)
-            print(f"user {email} removed; its sessions and keys are revoked")
-    finally:
-        store.close()
-    return 0
-
-
-def _totp(accounts: Accounts, email: str, disable: bool) -> None:
-    if disable:
-        if accounts.disable_totp(email):
-            print(f"second factor of {email} removed; its sessions are signed out")
-        else:
-            print(f"{email} had no second factor")
-        return
-    secret = accounts.enable_totp(email)
-    print(totp.otpauth_uri(email, secret))
-    print(totp.encode_secret(secret))
-    print(
-        f"second factor of {email} enabled and its sessions signed out: add the URI (or the "
-        "secret) to an authenticator app now, it is shown only this once",
-        file=sys.stderr,
+def _held_by_a_server(arguments: argparse.Namespace, settings: Settings) -> bool:
+    """The command needs the embedded store, and a running server holds it."""
+    return (
+        arguments.command in STORE_COMMANDS
+        and settings.is_embedded
+        and embedded_store_in_use(settings.clickhouse_url)
     )
 
 
-def _read_password(from_stdin: bool) -> str:
-    """The new password: one line of the standard input, or asked twice on the terminal."""
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    if not sys.stdin.isatty():
-        raise AccountError("no terminal to ask for the password: use --password-stdin")
-    password = getpass.getpass("Password: ")
-    if getpass.getpass("Password again: ") != password:
-        raise AccountError("the two passwords differ")
-    return password
-
-
-def _keys(arguments: argparse.Namespace, settings: Settings) -> int:
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    try:
-        accounts = Accounts(store, settings.secret_key)
-        if arguments.keys_command == "create":
-            record, key = accounts.create_key(arguments.user, arguments.name)
-            print(key)
-            print(
-                f"key {record.id} created for {record.email}: it is shown only this once",
-                file=sys.stderr,
-            )
-        elif arguments.keys_command == "list":
-            for record in accounts.api_keys():
-                created = record.created.strftime("%Y-%m-%dT%H:%M:%SZ")
-                print(f"{record.id}\t{record.email}\t{record.name}\t{created}")
-        else:
-            record = accounts.revoke_key(arguments.id)
-            print(f"key {record.id} of {record.email} revoked")
-    finally:
-        store.close()
-    return 0
+def _forward(arguments: argparse.Namespace, words: list[str], settings: Settings) -> int:
+    """Have the running server carry the command out; a password is asked here, first."""
+    stdin = ""
+    if arguments.command == "users" and arguments.users_command == "add":
+        stdin = commands.read_password(arguments.password_stdin, sys.stdin) + "\n"
+        if not arguments.password_stdin:
+            words = [*words, "--password-stdin"]
+    answer = admin.ask(admin.admin_socket(settings.data_dir), words, stdin, settings.clickhouse_url)
+    sys.stdout.write(answer.stdout)
+    sys.stderr.write(answer.stderr)
+    return answer.status
 
 
 if __name__ == "__main__":

@@ -35,13 +35,18 @@ _NOT_RETURNED = _HOP_BY_HOP | {b"date", b"server"}  # the worker's uvicorn adds 
 
 
 def owner_socket(data_dir: Path) -> Path:
-    """Where the store owner listens: under the data directory, or in the temporary directory
+    """Where the store owner listens for its workers."""
+    return runtime_socket(data_dir, "owner.sock")
+
+
+def runtime_socket(data_dir: Path, name: str) -> Path:
+    """A socket of the collector's: under the data directory, or in the temporary directory
     when that path would be too long for a Unix socket (the same one for every process)."""
-    path = data_dir / "run" / "owner.sock"
+    path = data_dir / "run" / name
     if len(os.fsencode(path)) < MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"audience-{digest}" / "owner.sock"
+    return Path(tempfile.gettempdir()) / f"audience-{digest}" / name
 
 
 class ToStoreOwner:

@@ -7,8 +7,7 @@ erases that visitor's data, and reads the audit log of rights requests.
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -16,6 +15,7 @@ from collector.erasure import format_visitor_id, parse_visitor_id
 from collector.rights import VisitorRights, events_csv
 from collector.settings import Settings
 from collector.store import Store
+from collector.writer import Writer
 
 
 def add_parser(commands: Any) -> None:
@@ -38,37 +38,45 @@ def _visitor_id(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def run(arguments: argparse.Namespace, settings: Settings) -> int:
-    store = Store.open(settings.clickhouse_url, settings.retention_months)
-    try:
-        rights = VisitorRights(store, settings.secret_key, settings.retention_months)
-        command = arguments.privacy_command
-        if command == "export":
-            events = rights.export(arguments.visitor, "dpo")
-            if arguments.format == "csv":
-                sys.stdout.write(events_csv(events))
-            else:
-                visitor = format_visitor_id(arguments.visitor)
-                document = {"visitor": visitor, "events": events}
-                sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
-                sys.stdout.write("\n")
-            print(f"{len(events)} events exported", file=sys.stderr)
-        elif command == "erase":
-            erasure = rights.erase(arguments.visitor, "dpo")
-            visitor = format_visitor_id(arguments.visitor)
-            print(f"visitor {visitor} erased: {erasure.events} events deleted")
-            if not settings.is_embedded:
-                print(
-                    "running collectors drop this visitor's events within seconds and erase"
-                    " again what they stored meanwhile",
-                    file=sys.stderr,
-                )
+def run(
+    arguments: argparse.Namespace,
+    settings: Settings,
+    store: Store,
+    writer: Writer | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Carry out the command on ``store``; erasures go through ``writer`` when the serving
+    process runs this (its writer rebuilds the rollups between two of its batches)."""
+    rights = VisitorRights(store, settings.secret_key, settings.retention_months, writer)
+    command = arguments.privacy_command
+    if command == "export":
+        events = rights.export(arguments.visitor, "dpo")
+        if arguments.format == "csv":
+            out.write(events_csv(events))
         else:
-            for entry in rights.audit_log(arguments.visitor, arguments.limit):
-                at = entry["at"].isoformat(timespec="milliseconds")
-                subject = format_visitor_id(entry["subject"])
-                fields = (at, entry["action"], entry["channel"], entry["outcome"])
-                print("\t".join((*fields, str(entry["events"]), subject)))
-    finally:
-        store.close()
+            visitor = format_visitor_id(arguments.visitor)
+            document = {"visitor": visitor, "events": events}
+            out.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+            out.write("\n")
+        print(f"{len(events)} events exported", file=err)
+    elif command == "erase":
+        erasure = rights.erase(arguments.visitor, "dpo")
+        visitor = format_visitor_id(arguments.visitor)
+        if erasure.events is None:
+            print(f"visitor {visitor}: erasure scheduled, the store is slow to answer", file=out)
+        else:
+            print(f"visitor {visitor} erased: {erasure.events} events deleted", file=out)
+        if not settings.is_embedded:
+            print(
+                "running collectors drop this visitor's events within seconds and erase"
+                " again what they stored meanwhile",
+                file=err,
+            )
+    else:
+        for entry in rights.audit_log(arguments.visitor, arguments.limit):
+            at = entry["at"].isoformat(timespec="milliseconds")
+            subject = format_visitor_id(entry["subject"])
+            fields = (at, entry["action"], entry["channel"], entry["outcome"])
+            print("\t".join((*fields, str(entry["events"]), subject)), file=out)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -96,6 +97,7 @@ class SiteRegistry:
 
     def __init__(self, sites: dict[str, Site] | None = None) -> None:
         self._sites: dict[str, Site] = dict(sites or {})
+        self._snapshot_stamp: tuple[int, int, int] | None = None
 
     def get(self, domain: str) -> Site | None:
         return self._sites.get(domain)
@@ -112,15 +114,25 @@ class SiteRegistry:
              "respect_gpc": s.respect_gpc}
             for s in self._sites.values()
         ]  # fmt: skip
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps(records))
-        os.replace(temporary, path)
+        # A name of its own: the admin socket and the periodic reload may both save at once.
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            temporary.write_bytes(orjson.dumps(records))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def load_snapshot(self, path: Path) -> None:
+        """Take the sites of the snapshot, unless the file is the one last taken."""
         try:
+            found = path.stat()
+            stamp = (found.st_ino, found.st_size, found.st_mtime_ns)
+            if stamp == self._snapshot_stamp:
+                return
             records = orjson.loads(path.read_bytes())
         except FileNotFoundError:
             return
+        self._snapshot_stamp = stamp
         self.replace(
             {
                 r["domain"]: Site(r["domain"], tuple(r["origins"]), r["timezone"], r["respect_gpc"])

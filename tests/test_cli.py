@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GeoFiles, ServerProcess, environment
+from tests.conftest import GeoFiles, environment
 
 
-def audience(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+def audience(
+    env: dict[str, str], *arguments: str, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCE_")} | env
     return subprocess.run(
         [sys.executable, "-m", "collector.cli", *arguments],
         env=full_env,
+        input=input_text,
         capture_output=True,
         text=True,
         timeout=120,
@@ -112,15 +115,3 @@ def test_corrupt_geoip_database_stops_the_start(tmp_path: Path, geo_files: GeoFi
     result = audience(wrong_kind, "serve", "--port", "0")
     assert result.returncode == 2
     assert "AUDIENCE_GEOIP_OPERATOR" in result.stderr and "GeoIP2-City" in result.stderr
-
-
-def test_embedded_store_in_use_is_explained(tmp_path: Path, geo_files: GeoFiles) -> None:
-    env = environment(tmp_path / "data", geo_files)
-    server = ServerProcess(env, tmp_path / "server.log")
-    try:
-        server.wait_ready()
-        result = audience(env, "sites", "list")
-        assert result.returncode == 2
-        assert "in use by another process" in result.stderr
-    finally:
-        server.stop()
