@@ -28,8 +28,10 @@ from collector.metrics import (
 )
 from collector.retention import DailyRetention
 from collector.settings import Settings, SettingsError
+from collector.shutdown import run_server, run_workers
 from collector.sites import SiteRegistry
 from collector.spool import SpoolConsumer
+from collector.startup import store_variable
 from collector.store import Store, StoreError, is_embedded
 from collector.writer import Writer
 
@@ -50,7 +52,10 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
         settings = prepare_demo(settings)
     GeoLocator(settings.geoip_city, settings.geoip_operator).close()  # fail before listening
     # Migrations are applied at start, and an unreachable store stops it here.
-    Store.open(settings.clickhouse_url, settings.retention_months).close()
+    try:
+        Store.open(settings.clickhouse_url, settings.retention_months).close()
+    except StoreError as error:
+        raise SettingsError(f"{store_variable(settings)}: {error}") from None
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -64,20 +69,17 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     demo_traffic = _start_demo(settings) if demo else None
     try:
         if workers == 1:
-            uvicorn.run(create_app(settings, settle_heap=True), **options)
-        else:
-            owner = StoreOwner(settings, options["log_config"])
-            owner.start()
-            try:
-                uvicorn.run(
-                    "collector.serve:http_worker_app", factory=True, workers=workers, **options
-                )
-            finally:
-                owner.stop()
+            app = create_app(settings, settle_heap=True)
+            config = uvicorn.Config(app, **options)
+            return run_server(config, lambda: app.runtime.metrics.stored_rows)
+        owner = StoreOwner(settings, options["log_config"])
+        owner.start()
+        factory = "collector.serve:http_worker_app"
+        config = uvicorn.Config(factory, factory=True, workers=workers, **options)
+        return run_workers(config, lambda: owner.metrics.stored_rows, owner.stop)
     finally:
         if demo_traffic is not None:
             demo_traffic.stop()
-    return 0
 
 
 def http_worker_app() -> object:

@@ -12,6 +12,7 @@ any row it inserted before it knew.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -32,6 +33,11 @@ MAX_BACKOFF_SECONDS = 5.0  # a store that is back is used within 5 s: the spool 
 ERASED_RELOAD_SECONDS = 5.0
 RECENT_ERASURE_SECONDS = 86_400  # at start, erased this recently: rollups rebuilt again here
 ERASURE_BUDGET_SECONDS = 1.0  # erasures per turn of the loop, then a drain: beacons go first
+# The last drain, at shutdown. A writer that kept up leaves it one flush interval of beacons, a
+# fraction of a second's work; a backlog (the store was slow or away) may take longer, and what
+# is not stored by then stays in the spool for the next start. Bounded below the 30 s that the
+# compose files give a stopping collector, so that it exits by itself and says what it left.
+SHUTDOWN_DRAIN_SECONDS = 15.0
 
 
 @dataclass
@@ -70,13 +76,26 @@ class Writer:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after one last drain, waiting at most ``timeout`` seconds for it."""
+    def stop(self, timeout: float = SHUTDOWN_DRAIN_SECONDS) -> None:
+        """Stop after one last drain of every sealed segment, waiting at most ``timeout`` seconds
+        for it; what is left (the time is up, or the store failed) is logged, and kept."""
         self._stopping.set()
         self.wake.set()
         self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("writer still draining at shutdown; the spool keeps the rest")
+        gave_up = self._thread.is_alive()
+        left = self.spool.sealed()
+        if gave_up or left:
+            size = 0
+            for segment in left:
+                with contextlib.suppress(FileNotFoundError):  # stored meanwhile
+                    size += segment.path.stat().st_size
+            what = f"gave up its last drain after {timeout:g} s" if gave_up else "stopped"
+            log.warning(
+                "writer %s: %d spool segments (%d bytes) not stored, kept for the next start",
+                what,
+                len(left),
+                size,
+            )
 
     def erase(self, visitor: int, timeout: float) -> int | None:
         """Erase a visitor's stored events between two batches; from now on its rows are dropped.
