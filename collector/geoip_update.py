@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
+import io
+import logging
 import os
 import sys
 import tarfile
@@ -25,12 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 from collector.geo import CITY_KINDS, OPERATOR_KINDS, GeoDatabaseError, open_database, probe
+from collector.progress import BYTES, Progress, progress
 from collector.settings import GEOIP_CITY_FILE, GEOIP_OPERATOR_FILE, Settings
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+log = logging.getLogger("audience.geoip")
 DBIP_URL = "https://download.db-ip.com/free/"
 MAXMIND_URL = "https://download.maxmind.com/app/geoip_download"
 TIMEOUT_SECONDS = 60
@@ -156,8 +163,11 @@ def update(target: Target, downloads: list[Download]) -> str:
         if response is None:
             missing.append(download.shown)
             continue
-        with response:
-            return _install(target, download, response, replaces=installed is not None)
+        title = f"{target.kind} database download"
+        size = response.length  # the Content-Length; None when the server sent none
+        with response, progress(title, size, unit=BYTES, logger=log) as shown:
+            body = io.BufferedReader(_Counted(response, shown), CHUNK_BYTES)
+            return _install(target, download, body, replaces=installed is not None)
     raise UpdateError(f"not found (HTTP 404): {', '.join(missing)}")
 
 
@@ -215,6 +225,22 @@ def _install(target: Target, download: Download, response: IO[bytes], *, replace
     if not replaces:
         line += "; a collector started without it uses it once restarted"
     return line
+
+
+class _Counted(io.RawIOBase):
+    """The response, counting the bytes read from the network as progress."""
+
+    def __init__(self, response: http.client.HTTPResponse, shown: Progress) -> None:
+        self._response = response
+        self._shown = shown
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        count = self._response.readinto(buffer)
+        self._shown.advance(count)
+        return count
 
 
 def _unpack(download: Download, response: IO[bytes], out: IO[bytes]) -> None:

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from collector.metrics import Metrics
+from collector.progress import progress
 from collector.store import Store
 
 log = logging.getLogger("audience.retention")
 START_DELAY_SECONDS = 1.0  # the first run, after the start
 INTERVAL_SECONDS = 86_400.0
+SHOW_AFTER_SECONDS = 2.0  # a run lasting longer shows its progress over the partitions
 
 
 @dataclass(frozen=True)
@@ -81,19 +83,27 @@ def run(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     dropped: dict[str, list[str]] = {}
-    skipped: set[str] = set()
-    for table, table_months, partition in store.retention_partitions():
-        if table_months != months:
-            skipped.add(table)
-        elif expired(partition, months, now):
-            store.drop_partition(table, partition)
-            dropped.setdefault(f"audience.{table}", []).append(partition)
+    purged: dict[str, list[str]] = {}
+    found = store.retention_partitions()
+    skipped = {table for table, table_months, _ in found if table_months != months}
     for table in sorted(skipped):
         log.warning("audience.%s has another retention than %d months: left alone", table, months)
-    purged: dict[str, list[str]] = {}
-    for table, partition in store.masked_partitions():
-        store.apply_deleted_mask(table, partition, wait=wait)
-        purged.setdefault(f"audience.{table}", []).append(partition)
+    due = [(t, p) for t, m, p in found if m == months and expired(p, months, now)]
+    with progress(
+        "retention", len(due), unit="partitions", logger=log, delay=SHOW_AFTER_SECONDS
+    ) as shown:
+        for table, partition in due:
+            shown.note(f"dropping audience.{table} {partition}")
+            store.drop_partition(table, partition)
+            dropped.setdefault(f"audience.{table}", []).append(partition)
+            shown.advance()
+        masked = store.masked_partitions()  # after the drops: none of those
+        shown.set_total(len(due) + len(masked))
+        for table, partition in masked:
+            shown.note(f"purging audience.{table} {partition}")
+            store.apply_deleted_mask(table, partition, wait=wait)
+            purged.setdefault(f"audience.{table}", []).append(partition)
+            shown.advance()
     report = RetentionReport(
         months,
         {table: tuple(partitions) for table, partitions in dropped.items()},

@@ -23,11 +23,13 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from collector.progress import progress
 from collector.rows import COLUMNS, ROWS_FORMAT
 from collector.sites import Site
 
 log = logging.getLogger("audience.store")
 EVENTS_TABLE = "audience.events"
+SLOW_MIGRATION_SECONDS = 2.0  # a migration lasting this long is shown and timed
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 _DISTRIBUTED = re.compile(r"Distributed\('?([^',)]+)")
 _CLUSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -99,7 +101,7 @@ class Store:
 
     @classmethod
     def connect(cls, url: str) -> Store:
-        if is_embedded(url) and _embedded_store_in_use(url):
+        if is_embedded(url) and embedded_store_in_use(url):
             raise StoreError(
                 f"the embedded store {url} is in use by another process (a running "
                 "`audience serve`?): stop it first, or use a ClickHouse server"
@@ -205,17 +207,28 @@ class Store:
             )
         self._run_ddl(migrations[0][2], transform)  # the database and the record, if missing
         done = []
-        for version, name, sql in pending:
-            self._run_ddl(sql, transform)
-            self._command(
-                "INSERT INTO audience.schema_migrations (version, name)"
-                " VALUES ({v:UInt32}, {n:String})",
-                {"v": version, "n": name},
-            )
-            done.append(name)
-        if done or retention_due:  # new tables need it too
-            self._run_ddl(retention_sql(retention_months), transform)
-            done.append(f"retention.sql ({retention_months} months)")
+        # A migration that rewrites data (a TTL materialized, parts rewritten) may take long on
+        # a big store: shown once it lasts SLOW_MIGRATION_SECONDS, its time logged at its end.
+        retention = f"retention.sql ({retention_months} months)"
+        steps = [*pending, (0, retention, retention_sql(retention_months))]  # new tables too
+        with progress(
+            "migrations", len(steps), unit="migrations", logger=log, delay=SLOW_MIGRATION_SECONDS
+        ) as shown:
+            for version, name, sql in steps:
+                shown.note(f"applying {name}")
+                started = time.monotonic()
+                self._run_ddl(sql, transform)
+                if version:  # retention.sql is not a numbered migration
+                    self._command(
+                        "INSERT INTO audience.schema_migrations (version, name)"
+                        " VALUES ({v:UInt32}, {n:String})",
+                        {"v": version, "n": name},
+                    )
+                seconds = time.monotonic() - started
+                if seconds >= SLOW_MIGRATION_SECONDS:
+                    log.info("migration %s took %.1f s", name, seconds)
+                done.append(name)
+                shown.advance()
         return done
 
     def _run_ddl(self, sql: str, transform: Transform | None) -> None:
@@ -354,7 +367,7 @@ def is_embedded(url: str) -> bool:
     return url.startswith("chdb:")
 
 
-def _embedded_store_in_use(url: str) -> bool:
+def embedded_store_in_use(url: str) -> bool:
     """The embedded engine locks ``<path>/status`` while it runs, as a ClickHouse server does."""
     status = Path(url.removeprefix("chdb://")) / "status"
     try:

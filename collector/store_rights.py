@@ -17,10 +17,12 @@ the reads and the inserts keep the Distributed tables' names.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from typing import Any
 
+from collector.progress import progress
 from collector.rows import VISITOR_FIELDS
 from collector.store import EVENTS_TABLE, Store, StoreError, on_cluster
 
@@ -37,6 +39,8 @@ ROLLUP_CASCADES = {
     "audience.visits_hourly": ("audience.visits_daily",),
 }
 RollupDay = tuple[str, str, date]  # (view, site, day)
+SHOW_AFTER_SECONDS = 2.0  # rebuilds lasting longer show their progress
+log = logging.getLogger("audience.rights")
 _DAYS = " WHERE site = {s:String} AND toDate(hour) IN {d:Array(Date)}"
 _LOCAL_EVENTS = re.compile(rf"\b{re.escape(EVENTS_TABLE)}_local\b")
 
@@ -127,10 +131,19 @@ class RightsStore:
         visitor was marked, and those of any event stored since. Returns the events deleted."""
         days = self._rollup_days_of_events(visitor) | self._recorded_rollup_days(visitor)
         events = self.delete_events(visitor)
-        for view in EVENT_ROLLUPS:
-            for site in sorted({site for v, site, _ in days if v == view}):
-                site_days = sorted(day for v, s, day in days if v == view and s == site)
+        rebuilds = [
+            (view, site, sorted(day for v, s, day in days if v == view and s == site))
+            for view in EVENT_ROLLUPS
+            for site in sorted({site for v, site, _ in days if v == view})
+        ]
+        # A visitor of years on a big store: many days to rebuild. Figures only, no visitor.
+        total = sum(len(site_days) for _, _, site_days in rebuilds)
+        with progress(
+            "rollup rebuild", total, unit="days", logger=log, delay=SHOW_AFTER_SECONDS
+        ) as shown:
+            for view, site, site_days in rebuilds:
                 self._rebuild(view, site, site_days)
+                shown.advance(len(site_days))
         return events
 
     def _rollup_days_of_events(self, visitor: int) -> set[RollupDay]:

@@ -7,6 +7,7 @@ devices) are played by producer processes through the pipeline into the durable 
 process runs the writer that inserts the sealed segments into ClickHouse, as ``serve`` does.
 Settings come from the AUDIENCE_* environment (the store is AUDIENCE_CLICKHOUSE_URL, by default
 the embedded one under AUDIENCE_DATA_DIR), which must not be in use by a running collector.
+The events stored so far show as a bar on a terminal, else as a log line every few seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from dataclasses import replace
 
@@ -24,6 +26,7 @@ from collector.geo import GeoLocator
 from collector.geodb import write_city_db, write_isp_db
 from collector.metrics import Metrics
 from collector.pipeline import Pipeline
+from collector.progress import progress
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.sites import Site, SiteRegistry
@@ -35,6 +38,7 @@ from collector.writer import Writer
 
 SITE = "bench.example"
 EVENTS_PER_VISITOR_MONTH = 24  # what the traffic model makes, measured on the demo
+POLL_SECONDS = 0.5  # how often the writer's count of stored rows is read
 log = logging.getLogger("audience.generate")
 
 
@@ -102,14 +106,26 @@ def main() -> None:
     share = arguments.events // arguments.processes
     began = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with context.Pool(arguments.processes) as pool:
-        jobs = [
-            (settings, index, visitors // arguments.processes, arguments.days, share)
-            for index in range(arguments.processes)
-        ]
-        played = sum(pool.starmap(produce, jobs))
-    produced = time.perf_counter() - began
-    writer.stop(timeout=600)
+    # What the writer stored (its metrics) is the progress: the producers' events count once
+    # they are in the store. The total is the target, then what the producers made.
+    with progress("events stored", arguments.events, logger=log) as shown:
+        with context.Pool(arguments.processes) as pool:
+            jobs = [
+                (settings, index, visitors // arguments.processes, arguments.days, share)
+                for index in range(arguments.processes)
+            ]
+            playing = pool.starmap_async(produce, jobs)
+            while not playing.ready():
+                playing.wait(POLL_SECONDS)
+                shown.advance(metrics.stored_rows - shown.done)
+            played = sum(playing.get())
+        produced = time.perf_counter() - began
+        shown.set_total(played)
+        stopping = threading.Thread(target=writer.stop, kwargs={"timeout": 600})
+        stopping.start()  # the last drain, followed here
+        while stopping.is_alive():
+            stopping.join(POLL_SECONDS)
+            shown.advance(metrics.stored_rows - shown.done)
     stored = store.query_dicts(
         "SELECT count() AS n FROM audience.events WHERE site = {s:String}", {"s": SITE}
     )[0]["n"]
