@@ -35,11 +35,15 @@ DATABASE = "audience"
 # row inserted there is right on any shard: rand() spreads them.
 SHARDING_KEYS = {
     "events": "visitor",
+    "visits": "visitor",  # filled on each shard from its events: a visit stays on one shard
     "traffic_hourly": "rand()",
     "visits_hourly": "rand()",
     "traffic_daily": "rand()",
     "visits_daily": "rand()",
 }
+# Sharded tables of earlier migrations that a later one drops (010_visits.sql): the migrations
+# still make them, in their cluster form, before they go.
+DROPPED = frozenset({"visits_hourly", "visits_daily"})
 # Keeper paths. A table replicated on every node has one replica per node: its replica name
 # joins both macros, unique whether `{replica}` is unique in the cluster or only in its shard.
 SHARDED_PATH = "/clickhouse/tables/{shard}/{database}/%s"

@@ -23,7 +23,7 @@ from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
 from collector.rows import Row
 from collector.sites import Site, SiteRegistry
-from collector.visitor import StateSigner, VisitorState, VisitStep, page_hash, step_visit
+from collector.visitor import StateSigner, VisitorState, advance
 
 
 class Incoming(NamedTuple):
@@ -55,7 +55,7 @@ class Draft:
     site: Site | None = None
     agent: Agent | None = None
     geo: Geo = field(default=UNKNOWN)
-    visit: VisitStep | None = None
+    visit: VisitorState | None = None
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Pipeline:
             self.metrics.reject(error.status)
             raise
         assert draft.visit is not None
-        return Accepted(build_row(self, draft), draft.visit.state)
+        return Accepted(build_row(self, draft), draft.visit)
 
 
 Step = Callable[[Pipeline, Draft], Dropped | None]
@@ -130,15 +130,13 @@ def put_visit(pipeline: Pipeline, draft: Draft) -> Dropped | None:
     erased = pipeline.erased
     if previous is not None and erased and signer.visitor_hash(previous) in erased:
         return Dropped("erased")  # a tab still carrying the cookie of a visitor who erased it
-    page = page_hash(draft.beacon.path) if draft.beacon.type == "pageview" else None
-    draft.visit = step_visit(previous, draft.incoming.now, page)
+    draft.visit = advance(previous, draft.incoming.now)
     return None
 
 
 def build_row(pipeline: Pipeline, draft: Draft) -> Row:
-    beacon, agent, visit, geo = draft.beacon, draft.agent, draft.visit, draft.geo
-    assert beacon is not None and agent is not None and visit is not None
-    state = visit.state
+    beacon, agent, state, geo = draft.beacon, draft.agent, draft.visit, draft.geo
+    assert beacon is not None and agent is not None and state is not None
     assert beacon.consent is not None
     return Row(
         site=beacon.site,
@@ -150,11 +148,6 @@ def build_row(pipeline: Pipeline, draft: Draft) -> Row:
         visit_number=state.visit_number,
         days_since_last_visit=min(state.days_since_last_visit, 65_535),
         engaged_ms=beacon.engaged_ms,
-        visit_start=state.visit_start,
-        event_number=state.visit_events,
-        since_previous=visit.since_previous,
-        pageview_number=visit.pageview_number,
-        previous_page=visit.previous_page,
         city=geo.city,
         country=geo.country,
         operator=geo.operator,

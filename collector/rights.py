@@ -31,7 +31,7 @@ Channel = Literal["self-service", "dpo"]
 ACCESS_LIMIT = 1_000  # the newest events shown in an access answer; the export has them all
 EXPORT_LIMIT = 1_000_000
 ERASE_WAIT_SECONDS = 10.0
-HASHED_FIELDS = frozenset({"visit", "previous_page"})  # 64-bit: hex, which JSON numbers cannot hold
+HASHED_FIELDS = frozenset({"visit"})  # 64-bit: hex, which JSON numbers cannot hold
 
 PURPOSES = (
     "audience measurement: pages visited, city of the IP address, frequency and recurrence of "

@@ -21,11 +21,6 @@ class Row(NamedTuple):
     visit_number: int
     days_since_last_visit: int
     engaged_ms: int
-    visit_start: int  # seconds since the epoch, UTC: the time of the visit's first event
-    event_number: int  # 1 = the visit's first event
-    since_previous: int  # seconds since the visit's previous event
-    pageview_number: int  # 1 = the visit's entry pageview; 0 for engagement events
-    previous_page: int  # halfMD5 of the visit's previous pageview path, 0 when none
     city: str
     country: str
     operator: str
@@ -49,9 +44,23 @@ def encode_row(row: Row) -> bytes:
     return orjson.dumps(tuple(row))
 
 
-def decode_row(payload: bytes) -> tuple[object, ...]:
-    """A spooled payload back to its values, in ``COLUMNS`` order; ValueError if it is not a row."""
+# The columns of a row spooled before schema/010_visits.sql, which dropped the visit steps: a spool
+# written by an older collector is still stored, without them.
+_LEGACY_COLUMNS = (
+    *COLUMNS[: COLUMNS.index("engaged_ms") + 1],
+    "visit_start", "event_number", "since_previous", "pageview_number", "previous_page",
+    *COLUMNS[COLUMNS.index("engaged_ms") + 1 :],
+)  # fmt: skip
+_FROM_LEGACY = tuple(_LEGACY_COLUMNS.index(column) for column in COLUMNS)
+
+
+def decode_row(payload: bytes) -> tuple[tuple[object, ...], bytes]:
+    """A spooled payload's values in ``COLUMNS`` order, and the payload to insert (re-encoded when
+    it was spooled in the older layout); ValueError if it is not a row."""
     values = orjson.loads(payload)
-    if not isinstance(values, list) or len(values) != len(COLUMNS):
-        raise ValueError(f"spool record is not a list of {len(COLUMNS)} values")
-    return tuple(values)
+    if isinstance(values, list) and len(values) == len(COLUMNS):
+        return tuple(values), payload
+    if isinstance(values, list) and len(values) == len(_LEGACY_COLUMNS):
+        current = tuple(values[index] for index in _FROM_LEGACY)
+        return current, orjson.dumps(current)
+    raise ValueError(f"spool record is not a list of {len(COLUMNS)} values")

@@ -32,11 +32,14 @@ from collector.store import EVENTS_TABLE, Store, StoreError, on_cluster
 # every materialized view of the schema is listed here.
 EVENT_ROLLUPS = {
     "traffic_hourly_mv": ("audience.traffic_hourly", "ts"),
-    "visits_hourly_mv": ("audience.visits_hourly", "visit_start"),
 }
 ROLLUP_CASCADES = {
     "audience.traffic_hourly": ("audience.traffic_daily",),
-    "audience.visits_hourly": ("audience.visits_daily",),
+}
+# The tables fed from audience.events whose rows keep the visitor's hash: view -> table. A
+# visitor's rows there are deleted with its events, at any time (no rebuild: a row is one visit).
+VISITOR_TABLES = {
+    "visits_mv": "audience.visits",
 }
 RollupDay = tuple[str, str, date]  # (view, site, day)
 SHOW_AFTER_SECONDS = 2.0  # rebuilds lasting longer show their progress
@@ -51,9 +54,13 @@ def deleted_from(table: str, cluster: str | None) -> str:
     return f"{table}_local{on_cluster(cluster)}" if cluster else table
 
 
-def delete_events_sql(cluster: str | None) -> str:
-    table = deleted_from(EVENTS_TABLE, cluster)
-    return f"DELETE FROM {table} WHERE visitor = {{v:UInt64}}"  # noqa: S608 (names)
+def delete_events_sql(cluster: str | None) -> list[str]:
+    """The DELETEs of a visitor's events and of its rows in every table of VISITOR_TABLES."""
+    tables = (EVENTS_TABLE, *VISITOR_TABLES.values())
+    return [
+        f"DELETE FROM {deleted_from(table, cluster)} WHERE visitor = {{v:UInt64}}"  # noqa: S608
+        for table in tables
+    ]
 
 
 def rebuild_sql(target: str, columns: str, select: str, cluster: str | None) -> list[str]:
@@ -83,8 +90,8 @@ class RightsStore:
         fields = ", ".join(VISITOR_FIELDS)
         return self.store.query_dicts(
             f"SELECT {fields} FROM (SELECT {fields} FROM audience.events"  # noqa: S608 (columns)
-            " WHERE visitor = {v:UInt64} ORDER BY ts DESC, event_number DESC LIMIT {n:UInt32})"
-            " ORDER BY ts, event_number",
+            " WHERE visitor = {v:UInt64} ORDER BY ts DESC, path DESC LIMIT {n:UInt32})"
+            " ORDER BY ts, path",
             {"v": visitor, "n": limit},
         )
 
@@ -123,7 +130,8 @@ class RightsStore:
         returns how many there were."""
         events = self.count_events(visitor)
         if events:
-            self.store.execute(delete_events_sql(self.store.cluster), {"v": visitor})
+            for statement in delete_events_sql(self.store.cluster):
+                self.store.execute(statement, {"v": visitor})
         return events
 
     def erase(self, visitor: int) -> int:

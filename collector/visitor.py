@@ -1,11 +1,16 @@
 """The signed visitor state (DESIGN section 6): read, advance the visit, re-sign, never extend.
 
 The state holds a random 128-bit visitor id, its creation time and the current visit (start,
-last activity, ordinal, previous visit start, how many events and pageviews it has had, and a
-hash of its last page): each stored event can then say what it adds to its visit (``VisitStep``),
-so visit metrics are plain sums in ClickHouse. The state is signed with a key derived from the
-server secret, so it cannot be forged, and expires at creation + 13 months whatever happens
-later. ClickHouse only ever sees keyed hashes of the ids, computed here.
+last activity, ordinal, and the previous visit's start). The state is signed with a key derived
+from the server secret, so it cannot be forged, and expires at creation + 13 months whatever
+happens later. ClickHouse only ever sees keyed hashes of the ids, computed here.
+
+The visit id is a keyed hash of the visitor, the previous visit's start and the visit's ordinal:
+everything the beacons of one visit share even when they do not carry the same state. Tabs
+restored together after the visit timeout each start "a new visit" from the same expired state,
+and land in the same one. The metrics of a visit are computed from the set of its stored events
+(schema/010_visits.sql), so the order they arrive in, or a state a lost answer left behind, does
+not change them.
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ from typing import NamedTuple
 COOKIE_LIFETIME_MONTHS = 13
 VISIT_TIMEOUT_SECONDS = 30 * 60
 SECONDS_PER_DAY = 86_400
-STATE_VERSION = 2
-# version, id, created, visit start, last seen, number, previous start, events, pageviews, last page
-_LAYOUT = struct.Struct(">B16sQQQIQHHQ")
-_COUNTER_MAX = 65_535
+STATE_VERSION = 3
+# version, id, created, visit start, last seen, number, previous start
+_LAYOUT = struct.Struct(">B16sQQQIQ")
+# Version 2 added the visit's event and pageview counts and its last page: read, never written.
+_LAYOUT_V2 = struct.Struct(">B16sQQQIQHHQ")
 _MAC_BYTES = 16
 MAX_STATE_LENGTH = 128
 
@@ -40,10 +46,7 @@ class VisitorState(NamedTuple):
     visit_start: int
     last_seen: int
     visit_number: int
-    previous_visit_start: int
-    visit_events: int = 1
-    visit_pageviews: int = 0
-    last_page: int = 0  # page_hash of the visit's last pageview, 0 before its first
+    previous_visit_start: int  # 0 for the first visit
 
     @property
     def expires(self) -> int:
@@ -76,20 +79,6 @@ def _add_months_to_day(timestamp: int, months: int) -> int:
     year, month = moment.year + month_index // 12, month_index % 12 + 1
     day = min(moment.day, calendar.monthrange(year, month)[1])
     return int(moment.replace(year=year, month=month, day=day).timestamp())
-
-
-class VisitStep(NamedTuple):
-    """One event's place in its visit: what the event row stores besides the state's fields."""
-
-    state: VisitorState
-    since_previous: int  # seconds since the visit's previous event; 0 for its first event
-    pageview_number: int  # ordinal of this pageview in the visit; 0 for other events
-    previous_page: int  # page_hash of the visit's previous pageview; 0 when there is none
-
-
-def page_hash(path: str) -> int:
-    """ClickHouse's ``halfMD5(path)``: the first 8 bytes of the MD5, big-endian."""
-    return int.from_bytes(hashlib.md5(path.encode(), usedforsecurity=False).digest()[:8], "big")
 
 
 class _RandomIds:
@@ -130,40 +119,16 @@ def new_visitor(now: int) -> VisitorState:
 
 def advance(state: VisitorState | None, now: int) -> VisitorState:
     """The state after an event at ``now``: same visit, a new visit, or a new visitor."""
-    return step_visit(state, now, page=None).state
-
-
-def step_visit(state: VisitorState | None, now: int, page: int | None) -> VisitStep:
-    """Advance the state for an event at ``now``; ``page`` is the page_hash of a pageview."""
     if state is None or now >= state.expires:
-        return _first_event(new_visitor(now), page)
+        return new_visitor(now)
     if now - state.last_seen > VISIT_TIMEOUT_SECONDS:
-        renewed = state._replace(
+        return state._replace(
             visit_start=now,
             last_seen=now,
             visit_number=state.visit_number + 1,
             previous_visit_start=state.visit_start,
-            visit_events=1,
-            visit_pageviews=0,
-            last_page=0,
         )
-        return _first_event(renewed, page)
-    moved = state._replace(
-        last_seen=max(state.last_seen, now),
-        visit_events=min(state.visit_events + 1, _COUNTER_MAX),
-    )
-    since_previous = max(0, now - state.last_seen)
-    if page is None:
-        return VisitStep(moved, since_previous, 0, 0)
-    pageviews = min(state.visit_pageviews + 1, _COUNTER_MAX)
-    moved = moved._replace(visit_pageviews=pageviews, last_page=page)
-    return VisitStep(moved, since_previous, pageviews, state.last_page)
-
-
-def _first_event(state: VisitorState, page: int | None) -> VisitStep:
-    if page is None:
-        return VisitStep(state, 0, 0, 0)
-    return VisitStep(state._replace(visit_pageviews=1, last_page=page), 0, 1, 0)
+    return state._replace(last_seen=max(state.last_seen, now))
 
 
 class StateSigner:
@@ -186,27 +151,27 @@ class StateSigner:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             return None
-        if len(raw) != _LAYOUT.size + _MAC_BYTES:
+        payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        layout = {_LAYOUT.size: _LAYOUT, _LAYOUT_V2.size: _LAYOUT_V2}.get(len(payload))
+        if layout is None:
             return None
-        payload, mac = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
         expected = hmac.digest(self._sign_key, payload, "sha256")[:_MAC_BYTES]
         if not hmac.compare_digest(mac, expected):
             return None
-        version, visitor_id, created, start, last, number, previous, events, pageviews, page = (
-            _LAYOUT.unpack(payload)
-        )
-        if version != STATE_VERSION or number < 1 or events < 1:
+        version, visitor_id, created, start, last, number, previous = layout.unpack(payload)[:7]
+        if version != (STATE_VERSION if layout is _LAYOUT else 2) or number < 1:
             return None
-        return VisitorState(
-            visitor_id, created, start, last, number, previous, events, pageviews, page
-        )
+        return VisitorState(visitor_id, created, start, last, number, previous)
 
     def visitor_hash(self, state: VisitorState) -> int:
         return self._hash(state.visitor_id)
 
     def visit_hash(self, state: VisitorState) -> int:
-        visit = state.visit_start.to_bytes(8, "big") + state.visit_number.to_bytes(4, "big")
-        return self._hash(state.visitor_id + visit)
+        """The same for every state of one visit: forks of it included (module docstring)."""
+        previous, number = state.previous_visit_start, state.visit_number
+        return self._hash(
+            state.visitor_id + previous.to_bytes(8, "big") + number.to_bytes(4, "big")
+        )
 
     def _hash(self, data: bytes) -> int:
         digest = hashlib.blake2b(data, key=self._hash_key, digest_size=8).digest()

@@ -186,7 +186,7 @@ class Writer:
         rows, unreadable, erased = [], [], 0
         for payload in records.payloads:
             try:
-                values = decode_row(payload)  # a record that is not a row would fail its batch
+                values, payload = decode_row(payload)  # a record not a row would fail its batch
             except ValueError as error:
                 unreadable.append(str(error))
             else:

@@ -1,8 +1,11 @@
 """The stats layer: the only code that reads statistics, through the SQL files in ``queries/``.
 
-Every number follows DESIGN section 5. Queries without filters on whole UTC hours read the
-hourly rollups; the others read ``audience.events``. Both give the same numbers (tests check
-it), except that the rollups count visitors with a sketch that is exact only for small counts.
+Every number follows DESIGN section 5. Visitors and pageviews: queries without filters on whole
+UTC hours read the traffic rollups, the others read ``audience.events``; both give the same
+numbers (tests check it), except that the rollups count visitors with a sketch that is exact only
+for small counts. Visit metrics are always those of the visits started in the period, each merged
+from its rows of ``audience.visits`` (schema/010_visits.sql): functions of the set of a visit's
+events, whatever their order.
 """
 
 from __future__ import annotations
@@ -163,21 +166,22 @@ class Stats:
         self, query: StatsQuery, dimension: str, limit: int = 100
     ) -> list[dict[str, Any]]:
         spec = DIMENSIONS[dimension]
-        parameters = self._parameters(query)
-        rollups = self._from_rollups(query, query.period)
+        with_visits = spec.source != "traffic" or "visits" in spec.columns
+        # A dimension without visit metrics (pages) names a column of every visit, never read.
+        parameters = self._parameters(query) | {
+            "visit_column": spec.column if with_visits else "entry_page",
+            "with_visits": int(with_visits),
+        }
         if spec.source == "frequency":
             sql = query_text("frequency")
-        elif spec.source == "pages":
-            sql = query_text("breakdown_rollup" if rollups else "pages_events")
-            parameters["dimension"] = spec.column
-            parameters["visit_dimension"] = 1
-            parameters["fold_on_visits"] = int(dimension == "exit_page")
+        elif spec.source in ("pages", "visit"):
+            sql = query_text("breakdown_visits")
+        elif self._from_rollups(query, query.period):
+            sql = query_text("breakdown_rollup")
+            parameters["dimension"] = ROLLUP_DIMENSION.get(spec.column, dimension)
         else:
-            sql = query_text("breakdown_rollup" if rollups else "breakdown_events")
-            rollup_name = ROLLUP_DIMENSION.get(spec.column, dimension)
-            parameters["dimension"] = rollup_name if rollups else spec.column
-            parameters["visit_dimension"] = int(spec.source == "visit")
-            parameters["fold_on_visits"] = 0
+            sql = query_text("breakdown_events")
+            parameters["dimension"] = spec.column
         rows = [self._row(spec, found) for found in self.store.read(sql, parameters)]
         rows = [row for row in rows if row["visitors"] or row["visits"]]
         return _ordered(spec, rows)[:limit]
@@ -193,9 +197,8 @@ class Stats:
         }
         if spec.name == "entry_page":
             row["entries"] = row["visits"]
-        if spec.name == "exit_page":  # the rollups know exits, not who exited
+        if spec.name == "exit_page":
             row["exits"] = row["visits"]
-            row["visitors"] = None
         if spec.name == "city":
             row["country"] = found.get("country") or ""
         return row

@@ -22,34 +22,31 @@ GRANT SELECT ON audience.erased_visitors TO audience_ingest;
 -- with the rights of the user who created it, the one that ran the migrations; a view run with
 -- the inserting user's rights (SQL SECURITY INVOKER, or an older server) needs these grants.
 GRANT INSERT ON audience.traffic_hourly TO audience_ingest;
-GRANT INSERT ON audience.visits_hourly TO audience_ingest;
 GRANT INSERT ON audience.traffic_daily TO audience_ingest;
-GRANT INSERT ON audience.visits_daily TO audience_ingest;
+GRANT INSERT ON audience.visits TO audience_ingest;
 
 -- Dashboards: the stats layer reads the events and the rollups (every stats query runs with
 -- readonly = 2); accounts, API keys and sign-outs are read and written (dashboards/accounts.py:
 -- a change inserts a new version of the row, never an UPDATE or a DELETE).
 GRANT SELECT ON audience.events TO audience_dashboards;
 GRANT SELECT ON audience.traffic_hourly TO audience_dashboards;
-GRANT SELECT ON audience.visits_hourly TO audience_dashboards;
 GRANT SELECT ON audience.traffic_daily TO audience_dashboards;
-GRANT SELECT ON audience.visits_daily TO audience_dashboards;
+GRANT SELECT ON audience.visits TO audience_dashboards;
 GRANT SELECT ON audience.sites TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.users TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.api_keys TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.session_revocations TO audience_dashboards;
 
 -- Visitor rights and retention, run by the process that owns the store (the visitor's access,
--- export and erasure; the daily retention job): a visitor's events are read and deleted, the
--- rollup days they counted in are deleted and rebuilt from the remaining events, expired
+-- export and erasure; the daily retention job): a visitor's events and visits are read and
+-- deleted, the rollup days they counted in are deleted and rebuilt from the remaining events, expired
 -- monthly partitions are dropped and deleted rows rewritten out of their parts. DELETE FROM,
 -- DROP PARTITION and APPLY DELETED MASK all need ALTER DELETE; the rebuild reads the views'
 -- definitions and the job the tables' partitions from the system tables (SHOW TABLES).
 GRANT SELECT, ALTER DELETE ON audience.events TO audience_privacy;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.traffic_hourly TO audience_privacy;
-GRANT SELECT, INSERT, ALTER DELETE ON audience.visits_hourly TO audience_privacy;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.traffic_daily TO audience_privacy;
-GRANT SELECT, INSERT, ALTER DELETE ON audience.visits_daily TO audience_privacy;
+GRANT SELECT, ALTER DELETE ON audience.visits TO audience_privacy;
 GRANT SELECT, INSERT ON audience.erased_visitors TO audience_privacy;
 GRANT SELECT, INSERT ON audience.rights_requests TO audience_privacy;
 GRANT SHOW TABLES ON audience.* TO audience_privacy;

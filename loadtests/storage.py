@@ -16,7 +16,7 @@ from collector import startup
 from collector.settings import Settings
 from collector.store import Store
 
-TABLES = ("events", "traffic_hourly", "visits_hourly", "traffic_daily", "visits_daily")
+TABLES = ("events", "visits", "traffic_hourly", "traffic_daily")
 
 
 def main() -> None:

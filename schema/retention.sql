@@ -4,9 +4,7 @@ ALTER TABLE audience.events
     MODIFY TTL toStartOfMonth(ts) + INTERVAL {retention_months} MONTH DELETE;
 ALTER TABLE audience.traffic_hourly
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
-ALTER TABLE audience.visits_hourly
+ALTER TABLE audience.visits
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
 ALTER TABLE audience.traffic_daily
-    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
-ALTER TABLE audience.visits_daily
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;

@@ -21,7 +21,7 @@ import clickhouse_connect
 import pytest
 
 from collector import cluster, retention
-from collector.cluster import SHARDING_KEYS, ClusterError, cluster_statements
+from collector.cluster import DROPPED, SHARDING_KEYS, ClusterError, cluster_statements
 from collector.rows import COLUMNS, Row, encode_row
 from collector.store import Store, StoreError, retention_sql, schema_files, statements
 from collector.store_rights import (
@@ -125,7 +125,7 @@ def test_sharded_tables_are_local_tables_behind_distributed_ones() -> None:
         "CREATE TABLE IF NOT EXISTS audience.events ON CLUSTER audience AS audience.events_local\n"
     )
     views = [s for s in single_node_statements() if s.startswith("CREATE MATERIALIZED VIEW")]
-    assert len(views) == 4
+    assert len(views) == 5  # the migrations' history: 010 drops the two visit-step views
     for view in views:  # each shard rolls up its own events, into its own rollups
         [clustered] = cluster_statements(NAME, view)
         names = set(re.findall(r"\baudience\.(\w+)", clustered))
@@ -207,11 +207,6 @@ def event(visitor: int, number: int, now: int) -> bytes:
         visit_number=number + 1,
         days_since_last_visit=number,
         engaged_ms=number * 10,
-        visit_start=at,
-        event_number=number + 1,
-        since_previous=number,
-        pageview_number=number,
-        previous_page=number * 7,
         city=f"City{number}",
         country=("FR", "BE", "DE")[number % 3],
         operator=f"Operator{number}",
@@ -298,7 +293,8 @@ def test_the_cluster_schema_runs_on_clickhouse(tmp_path: Path) -> None:
     assert seen["rollup"] == {"pageviews": 5, "visitors": 3}  # the views read events_local
     assert seen["daily_pageviews"] == 5
     engines = seen["engines"]
-    assert {engines[table] for table in SHARDING_KEYS} == {"Distributed"}
+    assert {engines[table] for table in SHARDING_KEYS if table not in DROPPED} == {"Distributed"}
+    assert not DROPPED & set(engines)
     assert engines["events_local"] == "MergeTree"
     assert engines["traffic_hourly_mv"] == "MaterializedView"
 
@@ -386,10 +382,14 @@ def cluster_view_select(view: str) -> str:
 def test_erasure_statements_on_a_cluster(store: Store) -> None:
     """The deletes run ON CLUSTER on the local tables; the rebuild reads every shard's events
     and inserts through the Distributed rollup; on one node the statements name the tables."""
-    assert delete_events_sql(NAME) == (
-        "DELETE FROM audience.events_local ON CLUSTER audience WHERE visitor = {v:UInt64}"
-    )
-    assert delete_events_sql(None) == "DELETE FROM audience.events WHERE visitor = {v:UInt64}"
+    assert delete_events_sql(NAME) == [
+        "DELETE FROM audience.events_local ON CLUSTER audience WHERE visitor = {v:UInt64}",
+        "DELETE FROM audience.visits_local ON CLUSTER audience WHERE visitor = {v:UInt64}",
+    ]
+    assert delete_events_sql(None) == [
+        "DELETE FROM audience.events WHERE visitor = {v:UInt64}",
+        "DELETE FROM audience.visits WHERE visitor = {v:UInt64}",
+    ]
     for view, (target, _) in EVENT_ROLLUPS.items():
         select = cluster_view_select(view)
         assert "audience.events_local" in select
@@ -421,14 +421,16 @@ def test_erase_runs_the_cluster_statements_of_its_store(
     assert RightsStore(store).erase(7) == 3
     heads = [sql.split(" WHERE ")[0].split(" (")[0] for sql, _ in executed]
     assert heads[0] == "DELETE FROM audience.events_local ON CLUSTER audience"
-    for target in ("audience.traffic_hourly", "audience.visits_hourly"):
+    assert heads[1] == "DELETE FROM audience.visits_local ON CLUSTER audience"
+    for target in ("audience.traffic_hourly",):
         daily = target.replace("hourly", "daily")
         at = heads.index(f"DELETE FROM {target}_local ON CLUSTER audience")
         assert heads[at + 1 : at + 3] == [
             f"DELETE FROM {daily}_local ON CLUSTER audience",
             f"INSERT INTO {target}",
         ]
-    assert len(executed) == 1 + 3 * 2 * 3  # 3 sites (one an event), 2 views: 2 deletes, 1 insert
+    # the events and visits deletes, then 3 sites (one an event each), 1 view: 2 deletes, 1 insert
+    assert len(executed) == 2 + 3 * 1 * 3
     for sql, _ in executed:
         parses(store, sql)
 

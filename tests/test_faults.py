@@ -212,7 +212,7 @@ def spool_is_drained(spool_dir: Path) -> bool:
 
 def record_paths(data: bytes) -> list[str]:
     """The beacon path of every intact record of a segment's bytes."""
-    return [str(decode_row(payload)[PATH_COLUMN]) for payload in read_records(data).payloads]
+    return [str(decode_row(payload)[0][PATH_COLUMN]) for payload in read_records(data).payloads]
 
 
 def spooled_paths(spool_dir: Path) -> list[str]:
@@ -248,11 +248,9 @@ def event_and_rollup_counts(settings: Settings) -> dict[str, int]:
                 AS traffic_hourly_pageviews,
             (SELECT sum(pageviews) FROM audience.traffic_daily WHERE dimension = '')
                 AS traffic_daily_pageviews,
-            (SELECT countIf(event_number = 1) FROM audience.events) AS events_visits,
-            (SELECT sum(visits) FROM audience.visits_hourly WHERE dimension = '')
-                AS visits_hourly_visits,
-            (SELECT sum(visits) FROM audience.visits_daily WHERE dimension = '')
-                AS visits_daily_visits
+            (SELECT uniqExact(visit) FROM audience.events) AS events_visits,
+            (SELECT uniqExact(visit) FROM audience.visits) AS visits_visits,
+            (SELECT sum(pageviews) FROM audience.visits) AS visits_pageviews
     """
     return {name: int(value) for name, value in query_stopped_store(settings, sql)[0].items()}
 
@@ -266,8 +264,8 @@ def assert_rollups_count_each_event_once(settings: Settings, events: int) -> Non
         "traffic_hourly_pageviews": pageviews,
         "traffic_daily_pageviews": pageviews,
         "events_visits": visits,
-        "visits_hourly_visits": visits,
-        "visits_daily_visits": visits,
+        "visits_visits": visits,
+        "visits_pageviews": pageviews,
     }
     assert counts == expected, "the rollups do not count each stored event once"
 

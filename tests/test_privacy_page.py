@@ -98,7 +98,8 @@ def test_a_consented_visitor_sees_their_id_and_events_in_english(
     visitor = format_visitor_id(visitor_hash(settings, consented.cookies["audience"]))
     assert page.lang == "en"
     assert page.codes == [visitor]
-    assert page.paths == list(reversed(PATHS))  # newest first, as the site wrote them
+    # newest first; the three were sent within one second, and times are kept to the second
+    assert sorted(page.paths) == sorted(PATHS)
     assert "&lt;script&gt;" in response.text and "<script" not in response.text
     assert page.headings[:3] == [EN["page_title"], EN["h_identifier"], EN["h_events"]]
     assert EN["events_other"].format(count=3) in response.text
@@ -122,7 +123,7 @@ def test_the_language_comes_from_the_query_then_accept_language(
     page = Page(response.text)
     assert page.lang == lang == response.headers["content-language"]
     assert page.headings[1] == TEXTS[lang]["h_identifier"]
-    assert len(page.codes) == 1 and page.paths == list(reversed(PATHS))
+    assert len(page.codes) == 1 and sorted(page.paths) == sorted(PATHS)
     other = "en" if lang == "fr" else "fr"
     assert f"?lang={other}" in page.links
 
@@ -255,14 +256,15 @@ def test_only_the_newest_events_are_shown_with_a_note_pointing_to_the_export(
     [first] = live.store.query_dicts("SELECT * FROM audience.events ORDER BY ts LIMIT 1")
     older = [  # written before the three pages the visitor saw: the oldest of all
         encode_row(Row(**{**first, "ts": int(first["ts"].timestamp()) - 600 + n,
-                          "visit_start": 0, "path": f"/old/{n}", "visitor": visitor}))
+                          "path": f"/old/{n}", "visitor": visitor}))
         for n in range(PAGE_EVENTS)
     ]  # fmt: skip
     live.store.insert_events(older, "older-events")
     response = consented.get("/privacy")
     page = Page(response.text)
     assert len(page.paths) == PAGE_EVENTS
-    assert page.paths[:4] == [*reversed(PATHS), f"/old/{PAGE_EVENTS - 1}"]  # newest first
+    assert sorted(page.paths[:3]) == sorted(PATHS)  # newest first (those three: one second)
+    assert page.paths[3] == f"/old/{PAGE_EVENTS - 1}"
     limited = EN["events_limited"].format(shown=PAGE_EVENTS, total=PAGE_EVENTS + 3)
     assert html.escape(limited, quote=False) in response.text
     exported = consented.get("/api/privacy/me/export").json()["events"]

@@ -9,8 +9,8 @@ import pytest
 
 from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
-from collector.store import Store, StoreError, schema_files
-from collector.store_rights import EVENT_ROLLUPS, ROLLUP_CASCADES
+from collector.store import Store, StoreError, retention_sql, schema_files, statements
+from collector.store_rights import EVENT_ROLLUPS, ROLLUP_CASCADES, VISITOR_TABLES
 from tests.conftest import register
 
 CONTRACT_TYPES = {
@@ -87,9 +87,10 @@ def test_changing_the_retention_updates_the_ttl(store: Store) -> None:
 
 
 def row(ts: int, path: str) -> bytes:
+    """A pageview of one visitor, a visit of its own."""
     values = Row(
-        "example.com", ts, "pageview", path, 1, 2, 1, 0, 0, ts, 1, 0, 1, 0, "", "", "", "", "",
-        "", "desktop", "manual",
+        "example.com", ts, "pageview", path, 1, ts, 1, 0, 0, "", "", "", "", "", "", "desktop",
+        "manual",
     )  # fmt: skip
     return encode_row(values)
 
@@ -118,8 +119,9 @@ def test_a_replayed_batch_is_stored_once(store: Store) -> None:
 
 
 def test_erasure_knows_every_rollup(store: Store) -> None:
-    """Erasing a visitor rebuilds the rollup days it counted in: a new materialized view must be
-    listed in ``EVENT_ROLLUPS`` (fed from the events) or ``ROLLUP_CASCADES`` (fed from one)."""
+    """Erasing a visitor rebuilds the rollup days it counted in, or deletes its rows: a new
+    materialized view must be listed in ``EVENT_ROLLUPS`` (fed from the events, rebuilt),
+    ``ROLLUP_CASCADES`` (fed from one) or ``VISITOR_TABLES`` (rows holding the visitor)."""
     store.migrate(25)
     views = store.query_dicts(
         "SELECT name, create_table_query FROM system.tables"
@@ -128,13 +130,69 @@ def test_erasure_knows_every_rollup(store: Store) -> None:
     fed_from_events = {
         v["name"] for v in views if "FROM audience.events" in v["create_table_query"]
     }
-    assert fed_from_events == set(EVENT_ROLLUPS)
+    assert fed_from_events == set(EVENT_ROLLUPS) | set(VISITOR_TABLES)
     targets = {
         re.search(r"\bTO (\S+)", view["create_table_query"]).group(1)  # type: ignore[union-attr]
         for view in views
     }
     cascaded = {table for tables in ROLLUP_CASCADES.values() for table in tables}
-    assert targets == set(ROLLUP_CASCADES) | cascaded
+    assert targets == set(ROLLUP_CASCADES) | cascaded | set(VISITOR_TABLES.values())
+    for view, table in VISITOR_TABLES.items():
+        [definition] = [v["create_table_query"] for v in views if v["name"] == view]
+        assert f" TO {table} " in definition
+        columns = store.query_dicts(f"SELECT name FROM system.columns WHERE table = '{table[9:]}'")
+        assert {"name": "visitor"} in columns
     for view, (target, _) in EVENT_ROLLUPS.items():
         [definition] = [v["create_table_query"] for v in views if v["name"] == view]
         assert f" TO {target} " in definition
+
+
+def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
+    """A store migrated up to 009 holds events with the visit steps, and visits_hourly: 010 turns
+    its events into visits (what the old sums said, where they were right) and drops the steps."""
+    for version, _, sql in schema_files():
+        if version <= 9:
+            for statement in statements(sql):
+                store.execute(statement)
+            if version:
+                record = "INSERT INTO audience.schema_migrations (version) VALUES ({v:UInt32})"
+                store.execute(record, {"v": version})
+    store.execute(statements(retention_sql(25))[0])
+    now = int(time.time()) // 3600 * 3600
+    old_columns = (
+        "site, ts, type, path, visitor, visit, visit_number, days_since_last_visit, engaged_ms,"
+        " visit_start, event_number, since_previous, pageview_number, previous_page, city, country,"
+        " operator, browser, browser_version, os, device, consent"
+    )
+    store.execute(
+        f"INSERT INTO audience.events ({old_columns}) VALUES"
+        " ('a.example', {t0:UInt32}, 'pageview', '/home', 1, 10, 1, 0, 0, {t0:UInt32}, 1, 0, 1, 0,"
+        "  'Lyon', 'FR', 'Orange', 'Chrome', '131', 'Windows', 'desktop', 'manual'),"
+        " ('a.example', {t1:UInt32}, 'pageview', '/pricing', 1, 10, 1, 0, 0, {t0:UInt32}, 2, 40, 2,"
+        "  0, 'Lyon', 'FR', 'Orange', 'Chrome', '131', 'Windows', 'desktop', 'manual'),"
+        " ('a.example', {t2:UInt32}, 'engagement', '/pricing', 1, 10, 1, 0, 900, {t0:UInt32}, 3,"
+        "  20, 0, 0, 'Lyon', 'FR', 'Orange', 'Chrome', '131', 'Windows', 'desktop', 'manual'),"
+        " ('a.example', {t1:UInt32}, 'pageview', '/home', 2, 20, 3, 5, 0, {t1:UInt32}, 1, 0, 1, 0,"
+        "  'Paris', 'FR', 'Free', 'Firefox', '133', 'Linux', 'desktop', 'manual')",
+        {"t0": now, "t1": now + 40, "t2": now + 60},
+    )
+    assert store.migrate(25) == ["010_visits.sql", "retention.sql (25 months)"]
+
+    found = "SELECT name FROM system.columns WHERE database = 'audience' AND table = 'events'"
+    columns = {r["name"] for r in store.query_dicts(found)}
+    assert columns == set(COLUMNS) | {"browser_release", "visitor_type"}
+    tables = {r["name"] for r in store.query_dicts("SHOW TABLES FROM audience")}
+    assert not {"visits_hourly", "visits_daily", "visits_hourly_mv", "visits_daily_mv"} & tables
+    visits = store.query_dicts(
+        "SELECT visit, any(visitor) AS visitor, toUnixTimestamp(min(start)) AS start,"
+        " toUnixTimestamp(max(end)) AS end, sum(pageviews) AS pageviews,"
+        " argMinIfMerge(entry) AS entry, argMaxIfMerge(exit) AS exit,"
+        " argMinMerge(first).3 AS city, argMinMerge(first).1 AS number"
+        " FROM audience.visits GROUP BY visit ORDER BY visit"
+    )
+    assert visits == [
+        {"visit": 10, "visitor": 1, "start": now, "end": now + 60, "pageviews": 2,
+         "entry": "/home", "exit": "/pricing", "city": "Lyon", "number": 1},
+        {"visit": 20, "visitor": 2, "start": now + 40, "end": now + 40, "pageviews": 1,
+         "entry": "/home", "exit": "/home", "city": "Paris", "number": 3},
+    ]  # fmt: skip

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+import struct
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,8 +23,6 @@ from collector.visitor import (
     add_months,
     advance,
     new_visitor,
-    page_hash,
-    step_visit,
 )
 
 SECRET = b"test-secret-key-that-is-long-enough-0123456789"
@@ -313,39 +315,41 @@ def test_state_is_immutable() -> None:
         state.visit_number = 5  # type: ignore[misc]
 
 
-def test_visit_steps_make_visit_metrics_sums() -> None:
-    home, pricing = page_hash("/"), page_hash("/pricing")
-    first = step_visit(None, START, home)
-    engaged = step_visit(first.state, START + 40, None)
-    second = step_visit(engaged.state, START + 45, pricing)
-    assert (first.since_previous, first.pageview_number, first.previous_page) == (0, 1, 0)
-    assert (engaged.since_previous, engaged.pageview_number, engaged.previous_page) == (40, 0, 0)
-    assert (second.since_previous, second.pageview_number, second.previous_page) == (5, 2, home)
-    assert second.state.visit_events == 3 and second.state.last_page == pricing
-    steps = [first, engaged, second]
-    assert sum(step.since_previous for step in steps) == 45  # last event - first event
+def test_tabs_restored_after_the_timeout_share_one_visit() -> None:
+    """Each restored tab starts "a new visit" from the same expired state, seconds apart and in
+    any order: they land in one visit, with one visit number, which the next one follows."""
+    signer = StateSigner(SECRET)
+    expired = advance(new_visitor(START), START + 10 * MINUTE)
+    back = START + 10 * MINUTE + VISIT_TIMEOUT_SECONDS + 40 * MINUTE
+    tabs = [advance(expired, back + delay) for delay in (3, 0, 1)]
+    assert {signer.visit_hash(tab) for tab in tabs} == {signer.visit_hash(tabs[1])}
+    assert {tab.visit_number for tab in tabs} == {2}
+    assert signer.visit_hash(tabs[0]) != signer.visit_hash(expired)
+    # the same visit continued from any tab's state
+    assert {signer.visit_hash(advance(tab, back + 10 * MINUTE)) for tab in tabs} == {
+        signer.visit_hash(tabs[0])
+    }
+    later = advance(tabs[0], back + 3 * HOUR)
+    assert later.visit_number == 3 and signer.visit_hash(later) != signer.visit_hash(tabs[0])
 
 
-def test_a_new_visit_starts_its_counts_again() -> None:
-    first = step_visit(None, START, page_hash("/"))
-    later = step_visit(first.state, START + HOUR, None)
-    assert later.state.visit_number == 2
-    assert (later.state.visit_events, later.state.visit_pageviews, later.state.last_page) == (
-        1,
-        0,
-        0,
-    )
-    assert (later.since_previous, later.pageview_number) == (0, 0)
-
-
-def test_page_hash_is_clickhouse_half_md5() -> None:
-    assert page_hash("/pricing") == 1675868231228580611  # SELECT halfMD5('/pricing')
-
-
-def test_visit_counts_survive_signing() -> None:
+def test_state_survives_signing() -> None:
     signer = StateSigner(b"k" * 32)
-    state = step_visit(new_visitor(START), START + 5, page_hash("/a")).state
+    state = advance(advance(new_visitor(START), START + 5), START + 2 * HOUR)
     assert signer.verify(signer.sign(state)) == state
+
+
+def test_a_version_2_state_is_still_read() -> None:
+    """Cookies signed before the visit steps went (version 2, with three counters more) keep
+    their visitor, visit and expiry."""
+    key = hashlib.blake2b(SECRET, person=b"audience-sign").digest()
+    state = advance(new_visitor(START), START + 5)
+    payload = struct.pack(">B16sQQQIQHHQ", 2, *state, 4, 2, 12345)
+    token = base64.urlsafe_b64encode(payload + hmac.digest(key, payload, "sha256")[:16])
+    assert StateSigner(SECRET).verify(token.rstrip(b"=").decode()) == state
+    forged = payload[:-1] + b"\x00"
+    token = base64.urlsafe_b64encode(forged + hmac.digest(key, payload, "sha256")[:16])
+    assert StateSigner(SECRET).verify(token.rstrip(b"=").decode()) is None
 
 
 def test_a_forked_child_never_reuses_the_parents_visitor_ids() -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from collector.erasure import ErasedVisitors
@@ -32,8 +33,8 @@ def store(settings: Settings) -> Iterator[Store]:
 def encoded(path: str, visitor: int = 7) -> bytes:
     now = int(time.time())
     row = Row(
-        "example.com", now, "pageview", path, visitor, 8, 1, 0, 0, now, 1, 0, 1, 0, "Lyon", "FR",
-        "Orange", "Chrome", "131", "Windows", "desktop", "manual",
+        "example.com", now, "pageview", path, visitor, 8, 1, 0, 0, "Lyon", "FR", "Orange",
+        "Chrome", "131", "Windows", "desktop", "manual",
     )  # fmt: skip
     return encode_row(row)
 
@@ -69,6 +70,32 @@ def test_drain_inserts_each_segment_as_one_batch(tmp_path: Path, store: Store) -
     assert len(stored_paths(store)) == 150
     assert metrics.batch_rows.count == 3
     assert spool.sealed() == []
+
+
+def test_rows_spooled_by_an_older_collector_are_stored_without_their_visit_steps(
+    tmp_path: Path, store: Store
+) -> None:
+    """A spool written before schema/010_visits.sql holds rows with five more values (the visit
+    start and steps, between engaged_ms and city): an upgrade stores them, never skips them."""
+    spool = SpoolConsumer(tmp_path / "spool")
+    now = int(time.time())
+    legacy = [
+        orjson.dumps([
+            "example.com", now, "pageview", f"/old/{i}", 7, 8, 1, 0, 0,
+            now, 1, 0, 1, 0,  # visit_start, event_number, since_previous, pageview_number, previous
+            "Lyon", "FR", "Orange", "Chrome", "131", "Windows", "desktop", "manual",
+        ])
+        for i in range(3)
+    ]  # fmt: skip
+    write_segment(
+        spool.root, "p1-old", 0, b"".join(frame(row) for row in [*legacy, encoded("/new")])
+    )
+    assert Writer(spool, store, Metrics()).drain() == 4
+    rows = store.query_dicts("SELECT path, city, device, visit FROM audience.events ORDER BY path")
+    assert rows == [
+        {"path": "/new", "city": "Lyon", "device": "desktop", "visit": 8},
+        *({"path": f"/old/{i}", "city": "Lyon", "device": "desktop", "visit": 8} for i in range(3)),
+    ]
 
 
 def test_damaged_segment_keeps_intact_records_and_reports(

@@ -1,4 +1,5 @@
--- Visits per visitor in the period (visits started in it), as buckets of visitors.
+-- Visits per visitor in the period (visits started in it and kept by the filters), as buckets of
+-- visitors.
 SELECT
     if(cell_visitors < {min_cell:UInt32}, '', bucket) AS value,
     cell_visitors < {min_cell:UInt32} AS other,
@@ -18,12 +19,7 @@ FROM
     FROM
     (
         SELECT visitor, count() AS visits
-        FROM audience.events
-        WHERE site = {site:String}
-          AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
-          AND visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
-          AND event_number = 1
-          AND /* include chosen_visits */
+        FROM /* include visits_started */
         GROUP BY visitor
     )
     GROUP BY bucket

@@ -1,5 +1,5 @@
--- KPI totals from the rollups: whole UTC days from the daily ones, the
--- period's edge hours from the hourly ones (no filter, whole UTC hours).
+-- KPI totals from the traffic rollups (whole UTC days from the daily ones, the period's edge
+-- hours from the hourly ones; no filter, whole UTC hours) and the visits started in the period.
 WITH
     traffic AS (
         SELECT uniqCombinedMerge(15)(visitors) AS visitors, sum(pageviews) AS pageviews
@@ -14,10 +14,8 @@ WITH
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
     visit_totals AS (
-        SELECT sum(visits) AS visits, sum(bounces) AS bounces, sum(duration) AS duration
-        FROM /* include visits_rollup */
-        WHERE site = {site:String} AND dimension = ''
-          AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
+        SELECT count() AS visits, countIf(visit_pageviews = 1) AS bounces, sum(duration) AS duration
+        FROM /* include visits_started */
     )
 SELECT visitors, pageviews, returning, visits, bounces, duration
 FROM traffic, returning, visit_totals

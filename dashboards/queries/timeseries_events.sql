@@ -21,20 +21,4 @@ FROM
       AND /* include chosen_visits */
     GROUP BY bucket
 ) AS events
-FULL OUTER JOIN
-(
-    SELECT
-        multiIf({interval:String} = 'hour', formatDateTime(visit_start, '%Y-%m-%d %H:00', {tz:String}),
-                {interval:String} = 'week', toString(toMonday(visit_start, {tz:String})),
-                {interval:String} = 'month', toString(toStartOfMonth(visit_start, {tz:String})),
-                toString(toDate(visit_start, {tz:String}))) AS bucket,
-        countIf(event_number = 1) AS all_visits,
-        sum(bounce) AS all_bounces,
-        sum(since_previous) AS all_duration
-    FROM audience.events
-    WHERE site = {site:String}
-      AND ts >= {start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
-      AND visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
-      AND /* include chosen_visits */
-    GROUP BY bucket
-) AS visit_cells USING (bucket)
+FULL OUTER JOIN /* include visit_buckets */ AS visit_cells USING (bucket)

@@ -1,4 +1,5 @@
--- KPI totals per time bucket (in the site's time zone) from the hourly rollups.
+-- KPI totals per time bucket (in the site's time zone): visitors and pageviews from the hourly
+-- traffic rollups, visits by their start.
 SELECT
     bucket,
     traffic.all_visitors AS visitors, traffic.all_pageviews AS pageviews,
@@ -21,18 +22,4 @@ FROM
       AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     GROUP BY bucket
 ) AS traffic
-FULL OUTER JOIN
-(
-    SELECT
-        multiIf({interval:String} = 'hour', formatDateTime(hour, '%Y-%m-%d %H:00', {tz:String}),
-                {interval:String} = 'week', toString(toMonday(hour, {tz:String})),
-                {interval:String} = 'month', toString(toStartOfMonth(hour, {tz:String})),
-                toString(toDate(hour, {tz:String}))) AS bucket,
-        sum(visits) AS all_visits,
-        sum(bounces) AS all_bounces,
-        sum(duration) AS all_duration
-    FROM audience.visits_hourly
-    WHERE site = {site:String} AND dimension = ''
-      AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
-    GROUP BY bucket
-) AS visit_cells USING (bucket)
+FULL OUTER JOIN /* include visit_buckets */ AS visit_cells USING (bucket)

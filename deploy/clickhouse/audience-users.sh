@@ -52,13 +52,13 @@
         /^CREATE ROLE / || /^GRANT .* TO audience_(ingest|dashboards|privacy|admin)$/ { print $0 ";" }
     ')
     reporting=""
-    for table in events traffic_hourly visits_hourly traffic_daily visits_daily sites; do
+    for table in events visits traffic_hourly traffic_daily sites; do
         reporting+="GRANT SELECT ON audience.$table TO audience_reporting;"$'\n'
     done
     grants="$roles"$'\n'"$reporting"
     grants+="GRANT SELECT ON audience.schema_migrations TO audience_collector;"  # serve checks it
     if [[ -n ${CLICKHOUSE_CLUSTER:-} ]]; then
-        sharded='events|traffic_hourly|visits_hourly|traffic_daily|visits_daily'
+        sharded='events|visits|traffic_hourly|traffic_daily'
         grants+=$'\n'$(printf "%s\n" "$grants" | grep -E " ON audience\.($sharded) TO " \
             | sed -E "s/ ON audience\.($sharded) TO / ON audience.\\1_local TO /")
         grants+=$'\n'"GRANT CLUSTER ON *.* TO audience_operator;"
