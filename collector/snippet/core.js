@@ -9,6 +9,9 @@ var api = base + '/api/';
 var crossSite = new URL(base).host !== l.host;
 var gpc = S.getAttribute('data-gpc') !== 'ignore' && n.globalPrivacyControl === true;
 var KEPT = 'audience_state'; // cross-site mode only: the signed state the server returned
+// A withdrawal, for the site's other pages still open or kept in the back/forward cache with the
+// consent they had: a session cookie without any identifier, set only when consent is withdrawn.
+var OFF = 'audience_off';
 var method = '', path = '', engaged = 0, since = 0;
 
 function active() {
@@ -41,8 +44,12 @@ function post(endpoint, body, leaving) {
     .then(crossSite ? keep : null, function () {});
 }
 
+function withdrawn() {
+  return d.cookie.indexOf(OFF + '=1') >= 0;
+}
+
 function send(type, ms) {
-  if (!method || gpc) return;
+  if (!method || gpc || withdrawn()) return;
   var body = {site: site, type: type, url: l.origin + path, consent: method};
   if (ms) body.engaged_ms = ms;
   if (crossSite && kept()) body.state = kept();
@@ -74,9 +81,12 @@ function pageview() {
 
 // on: the visitor consents (true) or refuses/withdraws (false); how: the consent marker.
 function grant(on, how) {
-  if (on && !method && !gpc) {
-    method = how;
-    pageview();
+  if (on && !gpc) {
+    if (withdrawn()) d.cookie = OFF + '=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/';
+    if (!method) {
+      method = how;
+      pageview();
+    }
   } else if (!on && (method || kept())) {
     // Stop at once: the engaged time not yet sent is dropped, and the opt-out is the last request
     // (a beacon answered after it would set the cookie again).
@@ -84,6 +94,7 @@ function grant(on, how) {
     method = path = '';
     engaged = since = 0;
     forget();
+    d.cookie = OFF + '=1; path=/; SameSite=Lax';
   }
 }
 
@@ -102,6 +113,15 @@ function wait(test, then, tries) {
   };
 });
 w.addEventListener('popstate', function () { if (method) pageview(); });
+// A page restored from the back/forward cache is shown again: one more pageview, its engaged
+// time counted afresh (pagehide sent the rest). A normal load's pageshow is not persisted.
+w.addEventListener('pageshow', function (e) {
+  if (e.persisted && method) {
+    engaged = since = 0;
+    path = '';
+    pageview();
+  }
+});
 d.addEventListener('visibilitychange', function () { active() ? resume() : flush(); });
 w.addEventListener('pagehide', flush);
 w.addEventListener('blur', pause);
