@@ -21,8 +21,7 @@ The reference follows the definitions below; where they left room, these choices
   pageview makes two pageviews: not a bounce). ``ts`` has whole seconds: durations are integers.
 - The visit's visitor is that of its first event (all its events carry the same one).
 - Visitors of a visit dimension (visit number, days since last visit, entry and exit page) are
-  the distinct visitors of the visits in the cell; exit pages' visitors are compared only where
-  ``Stats`` gives a number (today it gives None).
+  the distinct visitors of the visits in the cell.
 - Engagement-only groups are not visits, but their events count for visitors, returning visitors
   and the event breakdowns' visitors.
 - Breakdown rows are matched by ``value``; with ``min_cell=1`` none may be "Other"; a row exists
