@@ -39,7 +39,7 @@ CONSENT = "addEventListener('DOMContentLoaded', () => window.audience && audienc
 # Every pageshow of a document: `persisted` is true when the back/forward cache restored it.
 SHOWS = "window.__shows = []; addEventListener('pageshow', e => __shows.push(e.persisted))"
 LATENCY_MS = 80  # a round trip of a real network, so that beacons of parallel tabs overlap
-DWELL_MS = 3000  # time on a page where the visit duration is asserted
+DWELL_MS = 2000  # time on a page where the visit duration is asserted
 # Beacons leaving a page are sent while it unloads; they are counted once the writer stored them.
 STORED_TIMEOUT = 15.0
 
@@ -220,7 +220,7 @@ def test_the_browser_is_a_desktop_chrome_with_the_back_forward_cache(visitor: Vi
 
 
 def test_links_followed_one_after_the_other(visitor: Visitor) -> None:
-    """A -> B -> C, 3 s on each, then away: 1 visit, 3 pageviews, no bounce, about 9 s."""
+    """A -> B -> C, 2 s on each, then away: 1 visit, 3 pageviews, no bounce, about 6 s."""
     a, b, c = (visitor.path(name) for name in "abc")
     started = time.time()
     page = visitor.open("a")
@@ -276,7 +276,7 @@ def test_three_tabs_opened_at_once(visitor: Visitor) -> None:
 
 
 def test_a_single_page_application(visitor: Visitor) -> None:
-    """pushState A -> B -> C, 3 s on each, then away: 1 visit, 3 pageviews, about 9 s."""
+    """pushState A -> B -> C, 2 s on each, then away: 1 visit, 3 pageviews, about 6 s."""
     a, b, c = (visitor.path(name) for name in "abc")
     started = time.time()
     page = visitor.open("a")
