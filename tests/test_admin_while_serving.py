@@ -64,6 +64,7 @@ def test_every_admin_command_works_while_the_server_runs(
         with httpx.Client(base_url=server.url, headers={"user-agent": CHROME}) as client:
             waited = wait_accepted(client, "shop.test", "http://shop.test", 10.0)
             assert waited < SITE_ADDED_WITHIN_SECONDS
+            print(f"{workers} worker(s): the new site's beacons accepted after {waited:.2f} s")
             for page in ("/a", "/b"):
                 assert send(client, "shop.test", "http://shop.test", page).status_code == 202
             mine = my_events(client, 3)
