@@ -1,8 +1,9 @@
 -- Visits as sets of events (DESIGN section 5). A visit is every event of one `visit` id; its
 -- metrics are functions of that set: start = min(ts), end = max(ts), duration = end - start,
 -- pageviews, bounce = exactly one pageview, entry and exit pages = the paths of its first and last
--- pageviews by (ts, path), and the visit's number, days since the last visit and dimensions =
--- those of its first event by (ts, values). Any order of arrival, a duplicate, a state forked by
+-- pageviews by (ts, path), and each of the visit's number, days since the last visit and
+-- dimensions = its value on the visit's first event (a tie on the second: the smallest value).
+-- One state per dimension, so that a breakdown merges only the one it shows. Any order of arrival, a duplicate, a state forked by
 -- parallel tabs or left behind by a lost answer gives the same numbers. A group of engagement
 -- events without a pageview is not a visit.
 --
@@ -21,11 +22,15 @@ CREATE TABLE IF NOT EXISTS audience.visits
     pageviews SimpleAggregateFunction(sum, UInt64),
     entry AggregateFunction(argMinIf, String, Tuple(DateTime('UTC'), String), UInt8),
     exit AggregateFunction(argMaxIf, String, Tuple(DateTime('UTC'), String), UInt8),
-    first AggregateFunction(
-        argMin,
-        Tuple(UInt32, UInt16, String, String, String, String, String, String, String),
-        Tuple(DateTime('UTC'), Tuple(UInt32, UInt16, String, String, String, String, String, String, String))
-    )
+    visit_number AggregateFunction(argMin, UInt32, Tuple(DateTime('UTC'), UInt32)),
+    days_since_last_visit AggregateFunction(argMin, UInt16, Tuple(DateTime('UTC'), UInt16)),
+    city AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String)),
+    country AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String)),
+    operator AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String)),
+    browser AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String)),
+    browser_release AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String)),
+    os AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String)),
+    device AggregateFunction(argMin, String, Tuple(DateTime('UTC'), String))
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(hour)
@@ -43,14 +48,24 @@ SELECT
     toUInt64(countIf(type = 'pageview')) AS pageviews,
     argMinIfState(path, (ts, path), type = 'pageview') AS entry,
     argMaxIfState(path, (ts, path), type = 'pageview') AS exit,
-    argMinState(first_values, (ts, first_values)) AS first
+    argMinState(event_visit_number, (ts, event_visit_number)) AS visit_number,
+    argMinState(event_days, (ts, event_days)) AS days_since_last_visit,
+    argMinState(event_city, (ts, event_city)) AS city,
+    argMinState(event_country, (ts, event_country)) AS country,
+    argMinState(event_operator, (ts, event_operator)) AS operator,
+    argMinState(event_browser, (ts, event_browser)) AS browser,
+    argMinState(event_release, (ts, event_release)) AS browser_release,
+    argMinState(event_os, (ts, event_os)) AS os,
+    argMinState(event_device, (ts, event_device)) AS device
 FROM
 (
     SELECT
         site, ts, type, path, visit, visitor,
-        tuple(visit_number, days_since_last_visit, CAST(city AS String), CAST(country AS String),
-              CAST(operator AS String), CAST(browser AS String), CAST(browser_version AS String),
-              CAST(os AS String), CAST(device AS String)) AS first_values
+        visit_number AS event_visit_number, days_since_last_visit AS event_days,
+        CAST(city AS String) AS event_city, CAST(country AS String) AS event_country,
+        CAST(operator AS String) AS event_operator, CAST(browser AS String) AS event_browser,
+        concat(browser, ' ', browser_version) AS event_release, CAST(os AS String) AS event_os,
+        CAST(device AS String) AS event_device
     FROM audience.events
 )
 GROUP BY site, visit;
@@ -67,14 +82,24 @@ SELECT
     toUInt64(countIf(type = 'pageview')) AS pageviews,
     argMinIfState(path, (ts, path), type = 'pageview') AS entry,
     argMaxIfState(path, (ts, path), type = 'pageview') AS exit,
-    argMinState(first_values, (ts, first_values)) AS first
+    argMinState(event_visit_number, (ts, event_visit_number)) AS visit_number,
+    argMinState(event_days, (ts, event_days)) AS days_since_last_visit,
+    argMinState(event_city, (ts, event_city)) AS city,
+    argMinState(event_country, (ts, event_country)) AS country,
+    argMinState(event_operator, (ts, event_operator)) AS operator,
+    argMinState(event_browser, (ts, event_browser)) AS browser,
+    argMinState(event_release, (ts, event_release)) AS browser_release,
+    argMinState(event_os, (ts, event_os)) AS os,
+    argMinState(event_device, (ts, event_device)) AS device
 FROM
 (
     SELECT
         site, ts, type, path, visit, visitor,
-        tuple(visit_number, days_since_last_visit, CAST(city AS String), CAST(country AS String),
-              CAST(operator AS String), CAST(browser AS String), CAST(browser_version AS String),
-              CAST(os AS String), CAST(device AS String)) AS first_values
+        visit_number AS event_visit_number, days_since_last_visit AS event_days,
+        CAST(city AS String) AS event_city, CAST(country AS String) AS event_country,
+        CAST(operator AS String) AS event_operator, CAST(browser AS String) AS event_browser,
+        concat(browser, ' ', browser_version) AS event_release, CAST(os AS String) AS event_os,
+        CAST(device AS String) AS event_device
     FROM audience.events
 )
 GROUP BY site, visit;

@@ -187,12 +187,12 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "SELECT visit, any(visitor) AS visitor, toUnixTimestamp(min(start)) AS start,"
         " toUnixTimestamp(max(end)) AS end, sum(pageviews) AS pageviews,"
         " argMinIfMerge(entry) AS entry, argMaxIfMerge(exit) AS exit,"
-        " argMinMerge(first).3 AS city, argMinMerge(first).1 AS number"
+        " argMinMerge(city) AS first_city, argMinMerge(visit_number) AS number"
         " FROM audience.visits GROUP BY visit ORDER BY visit"
     )
     assert visits == [
         {"visit": 10, "visitor": 1, "start": now, "end": now + 60, "pageviews": 2,
-         "entry": "/home", "exit": "/pricing", "city": "Lyon", "number": 1},
+         "entry": "/home", "exit": "/pricing", "first_city": "Lyon", "number": 1},
         {"visit": 20, "visitor": 2, "start": now + 40, "end": now + 40, "pageviews": 1,
-         "entry": "/home", "exit": "/home", "city": "Paris", "number": 3},
+         "entry": "/home", "exit": "/home", "first_city": "Paris", "number": 3},
     ]  # fmt: skip

@@ -99,7 +99,7 @@ KPIS = (
     "returning_share",
 )
 RATES = ("bounce_rate", "returning_share")
-# What a visit takes from its first event, in the order that breaks ties between its events.
+# What a visit takes from its first event: each its value there (a tie on the second: the smallest).
 ATTRIBUTES = (
     "visit_number",
     "days_since_last_visit",
@@ -195,7 +195,7 @@ class Visit:
     pageviews: int
     entry: str
     exit: str
-    first: dict[str, Any]  # the event with the smallest (ts, ATTRIBUTES)
+    first: dict[str, Any]  # per attribute, its value on the first event (ties: the smallest)
 
     @property
     def bounce(self) -> bool:
@@ -211,7 +211,11 @@ def group_visits(rows: list[dict[str, Any]]) -> list[Visit]:
         shown = sorted((e["ts"], e["path"]) for e in events if e["type"] == "pageview")
         if not shown:
             continue  # engagement events only: not a visit
-        first = min(events, key=lambda e: (e["ts"], tuple(e[a] for a in ATTRIBUTES)))
+        # Each attribute: its value on the first event, a tie on the second to the smallest.
+        first = {a: min((e["ts"], e[a]) for e in events)[1] for a in (*ATTRIBUTES, "visitor")}
+        first["browser_release"] = min(
+            (e["ts"], f"{e['browser']} {e['browser_version']}") for e in events
+        )[1]
         start, end = min(e["ts"] for e in events), max(e["ts"] for e in events)
         duration = int((end - start).total_seconds())
         visits.append(
@@ -266,6 +270,8 @@ def visit_value(visit: Visit, dimension: str) -> str:
         return visit_bucket(visit.first["visit_number"])
     if dimension == "days_since_last_visit":
         return days_bucket(visit.first)
+    if dimension == "browser_version":
+        return str(visit.first["browser_release"])
     return event_value(visit.first, dimension)
 
 
