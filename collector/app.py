@@ -181,7 +181,11 @@ async def _start(runtime: Runtime) -> None:
         runtime.sites.replace(runtime.store.sites())
         runtime.sites.save_snapshot(snapshot)
         runtime.writer = Writer(
-            SpoolConsumer(settings.spool_dir), runtime.store, runtime.metrics, runtime.erased
+            SpoolConsumer(settings.spool_dir),
+            runtime.store,
+            runtime.metrics,
+            runtime.erased,
+            roll_up_visits=True,
         )
         runtime.writer.start()
         daily = retention.every_day(runtime.store, settings.retention_months, runtime.metrics)

@@ -10,7 +10,8 @@ differs from it only in
   the original ``audience.<t>``, so every query and insert of the product keeps its table names;
   a small table (sites, accounts, the erased visitors...) is ``Replicated<Engine>`` with one
   replica on every node of the cluster;
-- the materialized views, which read and write the ``_local`` tables of their own shard.
+- the materialized views, which read and write the ``_local`` tables of their own shard (a plain
+  view reads the Distributed tables, every shard).
 
 The servers define the macros ``{shard}`` and ``{replica}``, and the cluster NAME in
 ``remote_servers``. Pure text, no I/O: tests/test_cluster.py parses every statement with
@@ -56,6 +57,7 @@ _TABLE = rf"{DATABASE}\.(?P<table>\w+)"
 _CREATE_DATABASE = re.compile(r"CREATE\s+DATABASE\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+")
 _CREATE_TABLE = re.compile(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_TABLE}")
 _CREATE_VIEW = re.compile(rf"CREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?{_TABLE}")
+_CREATE_PLAIN_VIEW = re.compile(rf"CREATE\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?{_TABLE}")
 _ALTER_TABLE = re.compile(rf"ALTER\s+TABLE\s+{_TABLE}")
 _DROP = re.compile(rf"(?:DROP|TRUNCATE)\s+(?:TABLE|VIEW)\s+(?:IF\s+EXISTS\s+)?{_TABLE}")
 _INSERT = re.compile(r"INSERT\s+INTO\s")
@@ -90,6 +92,9 @@ def cluster_statements(cluster: str, statement: str) -> list[str]:
         return _create_table(cluster, statement, match)
     if match := _CREATE_VIEW.match(statement):
         return [_create_view(cluster, statement, match)]
+    if match := _CREATE_PLAIN_VIEW.match(statement):
+        # A view (011's visit_summaries) on every node, reading the Distributed tables.
+        return [_on_cluster(statement, match.end(), cluster)]
     if match := _ALTER_TABLE.match(statement):
         return _alter_table(cluster, statement, match)
     if match := _DROP.match(statement):

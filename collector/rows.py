@@ -32,6 +32,7 @@ class Row(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = Row._fields
+SITE_INDEX, TS_INDEX = COLUMNS.index("site"), COLUMNS.index("ts")
 VISITOR_INDEX = COLUMNS.index("visitor")
 VISITOR_FIELDS = tuple(column for column in COLUMNS if column != "visitor")  # what a visitor reads
 

@@ -109,6 +109,7 @@ class StoreOwner:
             self.store,
             self.metrics,
             ErasedVisitors(settings.data_dir / ERASED_SNAPSHOT),
+            roll_up_visits=True,
         )
         self.retention = DailyRetention(self.store, settings.retention_months, self.metrics)
         self.sites = SiteRegistry()

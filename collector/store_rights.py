@@ -22,6 +22,7 @@ import re
 from datetime import date
 from typing import Any
 
+from collector.closed_visits import ClosedVisits
 from collector.progress import progress
 from collector.rows import VISITOR_FIELDS
 from collector.store import EVENTS_TABLE, Store, StoreError, on_cluster
@@ -41,6 +42,9 @@ ROLLUP_CASCADES = {
 VISITOR_TABLES = {
     "visits_mv": "audience.visits",
 }
+# Tables written by the store owner's writer whose rows keep the visitor's hash: deleted with
+# the events too (collector.closed_visits writes the erased visitor's rollup hours again).
+ROLLED_UP_VISITOR_TABLES = ("audience.closed_visits",)
 RollupDay = tuple[str, str, date]  # (view, site, day)
 SHOW_AFTER_SECONDS = 2.0  # rebuilds lasting longer show their progress
 log = logging.getLogger("audience.rights")
@@ -55,11 +59,15 @@ def deleted_from(table: str, cluster: str | None) -> str:
 
 
 def delete_events_sql(cluster: str | None) -> list[str]:
-    """The DELETEs of a visitor's events and of its rows in every table of VISITOR_TABLES."""
-    tables = (EVENTS_TABLE, *VISITOR_TABLES.values())
+    """The DELETEs of a visitor's events and of its rows in every table of VISITOR_TABLES and
+    ROLLED_UP_VISITOR_TABLES (replicated on every node of a cluster, not sharded)."""
+    sharded = (EVENTS_TABLE, *VISITOR_TABLES.values())
     return [
         f"DELETE FROM {deleted_from(table, cluster)} WHERE visitor = {{v:UInt64}}"  # noqa: S608
-        for table in tables
+        for table in sharded
+    ] + [
+        f"DELETE FROM {table} WHERE visitor = {{v:UInt64}}"  # noqa: S608 (constants)
+        for table in ROLLED_UP_VISITOR_TABLES
     ]
 
 
@@ -82,8 +90,9 @@ def rebuild_sql(target: str, columns: str, select: str, cluster: str | None) -> 
 
 
 class RightsStore:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, closed_visits: ClosedVisits | None = None) -> None:
         self.store = store
+        self.closed_visits = closed_visits or ClosedVisits(store)
 
     def visitor_events(self, visitor: int, limit: int) -> list[dict[str, Any]]:
         """Every stored field of a visitor's newest ``limit`` events, oldest first."""
@@ -138,6 +147,7 @@ class RightsStore:
         """Delete the events and rebuild every rollup day they counted in: those listed when the
         visitor was marked, and those of any event stored since. Returns the events deleted."""
         days = self._rollup_days_of_events(visitor) | self._recorded_rollup_days(visitor)
+        self.closed_visits.mark_erased(visitor)
         events = self.delete_events(visitor)
         rebuilds = [
             (view, site, sorted(day for v, s, day in days if v == view and s == site))

@@ -4,6 +4,10 @@ One thread in the process that owns the store. It drains sealed segments in orde
 segment only after its insert succeeded, retries a failing store with exponential backoff, adopts
 the segments of producers that died, and drains what is left at shutdown.
 
+Between drains, the writer of the process that owns the store rolls up the visits that closed
+(``collector.closed_visits``); every writer marks the events it stores late, whose visits may be
+rolled up already.
+
 It also keeps erasure final (``collector.erasure``): it drops the rows of erased visitors before
 each insert, erases visitors between two batches when this process is asked to, and erases again
 the visitors it learns were erased elsewhere (the DPO's command, another machine), which catches
@@ -18,9 +22,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from collector.closed_visits import ClosedVisits
 from collector.erasure import ErasedVisitors
 from collector.metrics import Metrics
-from collector.rows import VISITOR_INDEX, decode_row
+from collector.rows import SITE_INDEX, TS_INDEX, VISITOR_INDEX, decode_row
 from collector.spool import Segment, SpoolConsumer
 from collector.store import Store, StoreError
 from collector.store_rights import RightsStore
@@ -53,12 +58,16 @@ class Writer:
         store: Store,
         metrics: Metrics,
         erased: ErasedVisitors | None = None,
+        *,
+        roll_up_visits: bool = False,
     ) -> None:
         self.spool = spool
         self.store = store
         self.metrics = metrics
         self.erased = erased if erased is not None else ErasedVisitors()
-        self.rights = RightsStore(store)
+        self.closed_visits = ClosedVisits(store)
+        self.roll_up_visits = roll_up_visits
+        self.rights = RightsStore(store, self.closed_visits)
         self._erasures: dict[int, _Erasure] = {}
         self._erasures_lock = threading.Lock()
         self._erased_loaded_at: float | None = None
@@ -128,6 +137,8 @@ class Writer:
                     self._reload_erased()
                 self._run_erasures()
                 self.drain()
+                if self._roll_up_due(stopping) and self.closed_visits.turn():
+                    self.wake.set()  # more hours are ready: after a drain
             except Exception as error:  # the writer must outlive any failure
                 self._failed(error)
                 if stopping:
@@ -140,6 +151,9 @@ class Writer:
                 return
             self.wake.wait(IDLE_POLL_SECONDS)
             self.wake.clear()
+
+    def _roll_up_due(self, stopping: bool) -> bool:
+        return self.roll_up_visits and not stopping and self.closed_visits.due()
 
     def _erased_reload_due(self) -> bool:
         loaded = self._erased_loaded_at
@@ -184,6 +198,7 @@ class Writer:
     def _insert(self, segment: Segment) -> int:
         records = self.spool.read(segment)
         rows, unreadable, erased = [], [], 0
+        times: list[tuple[str, int]] = []
         for payload in records.payloads:
             try:
                 values, payload = decode_row(payload)  # a record not a row would fail its batch
@@ -194,10 +209,13 @@ class Writer:
                     erased += 1
                 else:
                     rows.append(payload)
+                    site, ts = values[SITE_INDEX], values[TS_INDEX]
+                    times.append((str(site), ts if isinstance(ts, int) else 0))
         if rows:
             started = time.perf_counter()
             self.store.insert_events(rows, segment.token)
             self.metrics.batch_stored(len(rows), time.perf_counter() - started)
+            self.closed_visits.mark_late(times, time.time())
         # Reported once, when the segment is done with (a failed insert reads it again).
         if records.damaged_bytes:
             log.error(

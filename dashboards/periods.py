@@ -27,7 +27,6 @@ DEFAULT_PERIOD = "30d"
 MAX_DAYS = 800
 MAX_HOURLY_DAYS = 31
 MAX_FILTER_LENGTH = 1024
-VISIT_MARGIN = timedelta(days=1)  # how far a visit's events may lie from its start
 
 
 class QueryError(ValueError):

@@ -3,9 +3,11 @@
 Every number follows DESIGN section 5. Visitors and pageviews: queries without filters on whole
 UTC hours read the traffic rollups, the others read ``audience.events``; both give the same
 numbers (tests check it), except that the rollups count visitors with a sketch that is exact only
-for small counts. Visit metrics are always those of the visits started in the period, each merged
-from its rows of ``audience.visits`` (schema/010_visits.sql): functions of the set of a visit's
-events, whatever their order.
+for small counts. Visit metrics are always those of the visits started in the period: functions of
+the set of a visit's events, whatever their order (``audience.visit_summaries``,
+schema/011_closed_visits.sql). The events path merges every such visit from its rows; the rollup
+path reads the closed visits' rollups up to the watermark (``collector.closed_visits``) and merges
+only the visits still open after it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
+from collector.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
 from collector.store import Store
-from dashboards.periods import FILTERS, VISIT_MARGIN, Period, StatsQuery
+from dashboards.periods import FILTERS, Period, StatsQuery
 
 OTHER = "Other"
 UNKNOWN = "(unknown)"
@@ -110,17 +113,31 @@ class Stats:
         self.store = store
         self.min_cell = min_cell
         self.rollups = rollups
+        self.closed_visits = ClosedVisits(store)
 
     def _parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
         period = period or query.period
+        rollups = self._from_rollups(query, period)
+        watermark = self.closed_visits.watermark() if rollups else Watermark(None)
+        # Closed visits that started in [start, rolled_to) from the rollups, the others merged.
+        rolled_to, through = watermark.split(period.start, period.end)
+        rows_from = max(through, period.start - 2 * VISIT_SPAN)
+        rows_to = period.end + VISIT_SPAN if rolled_to < period.end else rows_from
         parameters: dict[str, Any] = {
             "site": query.site,
             "start": _naive(period.start),
             "end": _naive(period.end),
             "day_start": _naive(_day_after(period.start)),
             "day_end": _naive(period.end.astimezone(UTC).replace(hour=0, minute=0, second=0)),
-            "wide_start": _naive(period.start - 2 * VISIT_MARGIN),
-            "wide_end": _naive(period.end + VISIT_MARGIN),
+            "wide_start": _naive(period.start - 2 * VISIT_SPAN),
+            "wide_end": _naive(period.end + VISIT_SPAN),
+            "rolled_to": _naive(rolled_to),
+            "visits_from": _naive(rolled_to),
+            "rows_from": _naive(rows_from),
+            "rows_to": _naive(rows_to),
+            "listed_from": _naive(through - VISIT_SPAN if watermark.through else through),
+            "listed_to": _naive(through),
+            "visit_dimension": "",
             "filtered": int(bool(query.filters)),
             "min_cell": self.min_cell,
             "tz": period.timezone,
@@ -170,13 +187,15 @@ class Stats:
         # A dimension without visit metrics (pages) names a column of every visit, never read.
         parameters = self._parameters(query) | {
             "visit_column": spec.column if with_visits else "entry_page",
+            "visit_dimension": spec.column,
             "with_visits": int(with_visits),
         }
+        rollups = self._from_rollups(query, query.period)
         if spec.source == "frequency":
             sql = query_text("frequency")
         elif spec.source in ("pages", "visit"):
-            sql = query_text("breakdown_visits")
-        elif self._from_rollups(query, query.period):
+            sql = query_text("breakdown_visits_rollup" if rollups else "breakdown_visits")
+        elif rollups:
             sql = query_text("breakdown_rollup")
             parameters["dimension"] = ROLLUP_DIMENSION.get(spec.column, dimension)
         else:

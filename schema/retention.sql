@@ -8,3 +8,7 @@ ALTER TABLE audience.visits
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
 ALTER TABLE audience.traffic_daily
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.visit_rollup
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.closed_visits
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;

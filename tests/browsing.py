@@ -261,3 +261,14 @@ RESTORED_AFTER_MIDNIGHT = Browser(
         ),
     ),
 )
+# Four pages from 23:58 with their leaving beacons: a visit across the hour, its events in
+# several insert blocks, so that it has rows in both hours.
+ACROSS_THE_HOUR = Browser(
+    agent="chrome",
+    start=3 * 3600 - 120,
+    sessions=(
+        Session(
+            5, "paris", (_tab(0, *(_page(p, leave=ON_TIME) for p in ("/", "/a", "/b", "/c"))),)
+        ),
+    ),
+)

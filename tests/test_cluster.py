@@ -380,15 +380,19 @@ def cluster_view_select(view: str) -> str:
 
 
 def test_erasure_statements_on_a_cluster(store: Store) -> None:
-    """The deletes run ON CLUSTER on the local tables; the rebuild reads every shard's events
-    and inserts through the Distributed rollup; on one node the statements name the tables."""
+    """The deletes run ON CLUSTER on the local tables of the sharded ones, on the replicated
+    table itself for the closed visits (replicated on every node); the rebuild reads every shard's
+    events and inserts through the Distributed rollup; on one node the statements name the
+    tables."""
     assert delete_events_sql(NAME) == [
         "DELETE FROM audience.events_local ON CLUSTER audience WHERE visitor = {v:UInt64}",
         "DELETE FROM audience.visits_local ON CLUSTER audience WHERE visitor = {v:UInt64}",
+        "DELETE FROM audience.closed_visits WHERE visitor = {v:UInt64}",
     ]
     assert delete_events_sql(None) == [
         "DELETE FROM audience.events WHERE visitor = {v:UInt64}",
         "DELETE FROM audience.visits WHERE visitor = {v:UInt64}",
+        "DELETE FROM audience.closed_visits WHERE visitor = {v:UInt64}",
     ]
     for view, (target, _) in EVENT_ROLLUPS.items():
         select = cluster_view_select(view)
@@ -420,8 +424,10 @@ def test_erase_runs_the_cluster_statements_of_its_store(
     )
     assert RightsStore(store).erase(7) == 3
     heads = [sql.split(" WHERE ")[0].split(" (")[0] for sql, _ in executed]
-    assert heads[0] == "DELETE FROM audience.events_local ON CLUSTER audience"
-    assert heads[1] == "DELETE FROM audience.visits_local ON CLUSTER audience"
+    assert heads[0] == "INSERT INTO audience.visit_rollup_stale"  # the visit rollup hours marked
+    assert heads[1] == "DELETE FROM audience.events_local ON CLUSTER audience"
+    assert heads[2] == "DELETE FROM audience.visits_local ON CLUSTER audience"
+    assert heads[3] == "DELETE FROM audience.closed_visits"
     for target in ("audience.traffic_hourly",):
         daily = target.replace("hourly", "daily")
         at = heads.index(f"DELETE FROM {target}_local ON CLUSTER audience")
@@ -429,8 +435,9 @@ def test_erase_runs_the_cluster_statements_of_its_store(
             f"DELETE FROM {daily}_local ON CLUSTER audience",
             f"INSERT INTO {target}",
         ]
-    # the events and visits deletes, then 3 sites (one an event each), 1 view: 2 deletes, 1 insert
-    assert len(executed) == 2 + 3 * 1 * 3
+    # the mark, the events, visits and closed visits deletes, then 3 sites (one an event each),
+    # 1 view: 2 deletes, 1 insert
+    assert len(executed) == 1 + 3 + 3 * 1 * 3
     for sql, _ in executed:
         parses(store, sql)
 

@@ -10,7 +10,12 @@ import pytest
 from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
 from collector.store import Store, StoreError, retention_sql, schema_files, statements
-from collector.store_rights import EVENT_ROLLUPS, ROLLUP_CASCADES, VISITOR_TABLES
+from collector.store_rights import (
+    EVENT_ROLLUPS,
+    ROLLUP_CASCADES,
+    VISITOR_TABLES,
+    delete_events_sql,
+)
 from tests.conftest import register
 
 CONTRACT_TYPES = {
@@ -147,6 +152,22 @@ def test_erasure_knows_every_rollup(store: Store) -> None:
         assert f" TO {target} " in definition
 
 
+def test_erasure_deletes_every_table_holding_visitors(store: Store) -> None:
+    """Every table with a ``visitor`` column but the list of erased visitors is one an erasure
+    deletes the visitor's rows from."""
+    store.migrate(25)
+    holding = {
+        f"audience.{r['table']}"
+        for r in store.query_dicts(
+            "SELECT table FROM system.columns WHERE database = 'audience' AND name = 'visitor'"
+            " AND table NOT IN (SELECT name FROM system.tables WHERE database = 'audience'"
+            " AND engine = 'MaterializedView')"
+        )
+    }
+    deleted = {re.search(r"DELETE FROM (\S+)", sql).group(1) for sql in delete_events_sql(None)}  # type: ignore[union-attr]
+    assert holding - {"audience.erased_visitors"} == deleted
+
+
 def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
     """A store migrated up to 009 holds events with the visit steps, and visits_hourly: 010 turns
     its events into visits (what the old sums said, where they were right) and drops the steps."""
@@ -176,7 +197,11 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "  'Paris', 'FR', 'Free', 'Firefox', '133', 'Linux', 'desktop', 'manual')",
         {"t0": now, "t1": now + 40, "t2": now + 60},
     )
-    assert store.migrate(25) == ["010_visits.sql", "retention.sql (25 months)"]
+    assert store.migrate(25) == [
+        "010_visits.sql",
+        "011_closed_visits.sql",
+        "retention.sql (25 months)",
+    ]
 
     found = "SELECT name FROM system.columns WHERE database = 'audience' AND table = 'events'"
     columns = {r["name"] for r in store.query_dicts(found)}

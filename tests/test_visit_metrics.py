@@ -15,6 +15,13 @@ networks within a visit and come back after the visit timeout or the next day. T
 through the real pipeline, a real ``SpoolProducer`` (small segments) and the real ``Writer``
 into one migrated chDB store; each Hypothesis example has its own site.
 
+The closed visits' rollups (``collector.closed_visits``), which the rollup path reads before the
+watermark: an example may have them written at some moment of its browsing, from the rows that
+had arrived by then, some held back (a spool replayed later); the held-back rows and those that
+arrive afterwards are stored late, marked by the writer, and their hours written again by the next
+turn. The rollup path then reads the rollups before the watermark and merges the open visits
+after it; without that moment, the watermark is unset and it merges every visit.
+
 The reference follows the definitions below; where they left room, these choices:
 - A visit is the stored rows sharing a ``visit`` id, counted only with at least one pageview.
   Duplicated deliveries are distinct stored rows and count like any other (a duplicated
@@ -57,6 +64,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from collector.closed_visits import ClosedVisits
 from collector.geo import GeoLocator
 from collector.metrics import Metrics
 from collector.pipeline import Pipeline
@@ -70,6 +78,8 @@ from collector.writer import Writer
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import DIMENSIONS, Stats
 from tests.browsing import (
+    ACROSS_THE_HOUR,
+    BASE,
     DAY,
     LEAVING_RACES_NEXT_PAGE,
     PARALLEL_TABS,
@@ -89,6 +99,7 @@ QUERIES = (
     (Period("custom", DAY + timedelta(days=1), DAY + timedelta(days=1), TIMEZONE), "hour"),
 )
 SPOOL_BATCH_ROWS = 25  # several segments, so several insert batches, per example
+WRITER_TURN_SECONDS = 300  # the rows that arrive within one such span are stored together
 KPIS = (
     "visitors",
     "visits",
@@ -152,9 +163,17 @@ def world(tmp_path_factory: pytest.TempPathFactory, geo_files: GeoFiles) -> Iter
         store.close()
 
 
-def store_rows(world: World, site: str, rows: list[Row]) -> int:
-    """Spool the rows as the collector does, then let the writer insert the sealed segments."""
-    root = world.spool_root / site
+def store_rows(world: World, site: str, rows: list[Row], spool: str = "") -> int:
+    """Spool the rows as the collector does, then let the writer insert the sealed segments, a
+    span of arrival times after another: a visit across spans has rows in several blocks."""
+    spans: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        spans[row.ts // WRITER_TURN_SECONDS].append(row)
+    return sum(store_span(world, site, spans[span], spool) for span in sorted(spans))
+
+
+def store_span(world: World, site: str, rows: list[Row], spool: str) -> int:
+    root = world.spool_root / f"{site}{spool}"
 
     async def append_all() -> None:
         spool = SpoolProducer(
@@ -170,6 +189,28 @@ def store_rows(world: World, site: str, rows: list[Row]) -> int:
     consumer = SpoolConsumer(root)
     stored = Writer(consumer, world.store, Metrics()).drain()
     assert consumer.sealed() == []
+    return stored
+
+
+ROLLUP_TABLES = ("visit_rollup", "closed_visits", "visit_rollup_through", "visit_rollup_stale")
+
+
+def store_and_roll_up(world: World, site: str, rows: list[Row], rolled: tuple[int, int]) -> int:
+    """Store the rows that arrived ``rolled[0]`` seconds after BASE but every ``rolled[1]``-th
+    (none if 0), roll up the visits closed at that moment, then store the rest, late, and take
+    the next turn, which writes again the hours they changed."""
+    offset, every = rolled
+    at = BASE + offset
+    held = {i for i, row in enumerate(rows) if row.ts >= at or (every and i % every == 0)}
+    closed = ClosedVisits(world.store)
+    moment = datetime.fromtimestamp(at, UTC)
+    stored = store_rows(world, site, [r for i, r in enumerate(rows) if i not in held])
+    while closed.turn(moment, budget=60.0):
+        pass
+    stored += store_rows(world, site, [r for i, r in enumerate(rows) if i in held], "-late")
+    assert not closed.turn(moment, budget=60.0)
+    [[marks]] = world.store.rows("SELECT count() FROM audience.visit_rollup_stale")
+    assert marks == 0, "the late rows' marks are taken by the turn"
     return stored
 
 
@@ -469,12 +510,25 @@ def verdict(found: list[str], where: str, rows: list[dict[str, Any]]) -> None:
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(played=st.lists(browsers, min_size=1, max_size=3), asked=st.sampled_from(QUERIES))
-@example(played=[PARALLEL_TABS], asked=QUERIES[0])
-@example(played=[LEAVING_RACES_NEXT_PAGE], asked=QUERIES[0])
-@example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2])
+@given(
+    played=st.lists(browsers, min_size=1, max_size=3),
+    asked=st.sampled_from(QUERIES),
+    # When the rollups are written (seconds after BASE), and which arrived rows are held back.
+    rolled=st.one_of(
+        st.none(),
+        st.tuples(
+            st.one_of(st.integers(0, 5 * 3600), st.integers(5 * 3600, 3 * 86_400)),
+            st.sampled_from((0, 2, 3)),
+        ),
+    ),
+)
+@example(played=[PARALLEL_TABS], asked=QUERIES[0], rolled=None)
+@example(played=[LEAVING_RACES_NEXT_PAGE], asked=QUERIES[0], rolled=(2 * 3600, 3))
+@example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2], rolled=(2 * 86_400, 2))
+# Rolled up 40 minutes after a visit across the hour: the watermark is that hour.
+@example(played=[ACROSS_THE_HOUR], asked=QUERIES[0], rolled=(13_500, 0))
 def test_visit_metrics_are_functions_of_the_stored_events(
-    world: World, played: list[Browser], asked: tuple[Period, str]
+    world: World, played: list[Browser], asked: tuple[Period, str], rolled: tuple[int, int] | None
 ) -> None:
     site = f"visits{next(_sites)}.example"
     pipeline = Pipeline(
@@ -485,7 +539,12 @@ def test_visit_metrics_are_functions_of_the_stored_events(
         metrics=Metrics(),
     )
     delivered = play(pipeline, site, played)
-    assert store_rows(world, site, delivered) == len(delivered)
+    for table in ROLLUP_TABLES:  # the rollups of this example only
+        world.store.execute(f"TRUNCATE TABLE audience.{table}")
+    if rolled is None:
+        assert store_rows(world, site, delivered) == len(delivered)
+    else:
+        assert store_and_roll_up(world, site, delivered, rolled) == len(delivered)
     rows = read_back(world.store, site)
     assert len(rows) == len(delivered)
     period, interval = asked

@@ -1,5 +1,6 @@
 -- Visits per visitor in the period (visits started in it and kept by the filters), as buckets of
--- visitors.
+-- visitors: the closed visits listed in audience.closed_visits (none on the events path, where
+-- rolled_to = start) and the open ones.
 SELECT
     if(cell_visitors < {min_cell:UInt32}, '', bucket) AS value,
     cell_visitors < {min_cell:UInt32} AS other,
@@ -19,7 +20,14 @@ FROM
     FROM
     (
         SELECT visitor, count() AS visits
-        FROM /* include visits_started */
+        FROM
+        (
+            SELECT visitor FROM audience.closed_visits
+            WHERE site = {site:String}
+              AND hour >= {start:DateTime('UTC')} AND hour < {rolled_to:DateTime('UTC')}
+            UNION ALL
+            SELECT visitor FROM /* include visits_started */
+        )
         GROUP BY visitor
     )
     GROUP BY bucket

@@ -11,9 +11,6 @@ WITH
           AND ts >= {start:DateTime('UTC')} AND ts < {end:DateTime('UTC')}
           AND /* include chosen_visits */
     ),
-    visit_totals AS (
-        SELECT count() AS visits, countIf(visit_pageviews = 1) AS bounces, sum(duration) AS duration
-        FROM /* include visits_started */
-    )
+    visit_totals AS /* include visit_totals */
 SELECT visitors, pageviews, returning, visits, bounces, duration
 FROM traffic, visit_totals

@@ -13,9 +13,6 @@ WITH
         WHERE site = {site:String} AND dimension = 'visitor_type' AND value = 'returning'
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
-    visit_totals AS (
-        SELECT count() AS visits, countIf(visit_pageviews = 1) AS bounces, sum(duration) AS duration
-        FROM /* include visits_started */
-    )
+    visit_totals AS /* include visit_totals */
 SELECT visitors, pageviews, returning, visits, bounces, duration
 FROM traffic, returning, visit_totals

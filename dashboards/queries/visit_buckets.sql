@@ -1,14 +1,21 @@
--- Visits per time bucket (in the site's time zone) of their start. Included where a time series
--- says /* include visit_buckets */.
+-- Visits per time bucket (in the site's time zone) of their start: the rolled-up ones by the hour
+-- they started in, the open ones by their start. Included where a time series says
+-- /* include visit_buckets */.
 (
     SELECT
-        multiIf({interval:String} = 'hour', formatDateTime(visit_start, '%Y-%m-%d %H:00', {tz:String}),
-                {interval:String} = 'week', toString(toMonday(visit_start, {tz:String})),
-                {interval:String} = 'month', toString(toStartOfMonth(visit_start, {tz:String})),
-                toString(toDate(visit_start, {tz:String}))) AS bucket,
-        count() AS all_visits,
-        countIf(visit_pageviews = 1) AS all_bounces,
+        multiIf({interval:String} = 'hour', formatDateTime(started, '%Y-%m-%d %H:00', {tz:String}),
+                {interval:String} = 'week', toString(toMonday(started, {tz:String})),
+                {interval:String} = 'month', toString(toStartOfMonth(started, {tz:String})),
+                toString(toDate(started, {tz:String}))) AS bucket,
+        sum(visits) AS all_visits,
+        sum(bounces) AS all_bounces,
         sum(duration) AS all_duration
-    FROM /* include visits_started */
+    FROM
+    (
+        SELECT hour AS started, visits, bounces, duration FROM /* include rolled_up_visits */
+        UNION ALL
+        SELECT visit_start, 1, visit_pageviews = 1, toUInt64(duration)
+        FROM /* include visits_started */
+    )
     GROUP BY bucket
 )

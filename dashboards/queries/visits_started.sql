@@ -1,40 +1,19 @@
--- The visits started in [start, end) and kept by the filters, one row each, merged from its rows
--- of audience.visits (schema/010_visits.sql: a visit may have several), with its metrics and
--- dimensions. A visit's events lie within VISIT_MARGIN of its start, so its rows lie in
--- [wide_start, wide_end). Included where a query says /* include visits_started */.
+-- The visits started in [visits_from, end) and kept by the filters, one row each with its metrics
+-- and dimensions (audience.visit_summaries, schema/011_closed_visits.sql), merged from their rows
+-- of audience.visits in [rows_from, rows_to): a visit's rows lie within VISIT_MARGIN of its start.
+-- On the rollup path these are the open visits, after the watermark: a visit that started before
+-- it may have rows after it, and is left out as listed in audience.closed_visits
+-- ([listed_from, listed_to), an empty span on the events path). Included where a query says
+-- /* include visits_started */.
 (
-    SELECT
-        visit, visitor, visit_start, duration, visit_pageviews, entry_page, exit_page,
-        first_visit_number AS visit_number, first_days_since_last_visit AS days_since_last_visit,
-        first_city AS city, first_country AS country, first_operator AS operator,
-        first_browser AS browser, first_browser_release AS browser_release, first_os AS os,
-        first_device AS device,
-        /* include visit_dimensions */
-    FROM
-    (
-        SELECT
-            visit,
-            any(visitor) AS visitor,
-            min(start) AS visit_start,
-            dateDiff('second', min(start), max(end)) AS duration,
-            sum(pageviews) AS visit_pageviews,
-            argMinIfMerge(entry) AS entry_page,
-            argMaxIfMerge(exit) AS exit_page,
-            argMinMerge(visit_number) AS first_visit_number,
-            argMinMerge(days_since_last_visit) AS first_days_since_last_visit,
-            argMinMerge(city) AS first_city,
-            argMinMerge(country) AS first_country,
-            argMinMerge(operator) AS first_operator,
-            argMinMerge(browser) AS first_browser,
-            argMinMerge(browser_release) AS first_browser_release,
-            argMinMerge(os) AS first_os,
-            argMinMerge(device) AS first_device
-        FROM audience.visits
-        WHERE site = {site:String}
-          AND hour >= {wide_start:DateTime('UTC')} AND hour < {wide_end:DateTime('UTC')}
-          AND /* include chosen_visits */
-        GROUP BY visit
-        HAVING visit_start >= {start:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
-           AND visit_pageviews > 0
-    )
+    SELECT *
+    FROM audience.visit_summaries(site = {site:String}, rows_from = {rows_from:DateTime('UTC')},
+                                  rows_to = {rows_to:DateTime('UTC')})
+    WHERE visit_start >= {visits_from:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
+      AND visit_pageviews > 0
+      AND visit NOT IN (
+          SELECT visit FROM audience.closed_visits
+          WHERE site = {site:String}
+            AND hour >= {listed_from:DateTime('UTC')} AND hour < {listed_to:DateTime('UTC')})
+      AND /* include chosen_visits */
 )

@@ -1,0 +1,301 @@
+"""Closed visits, rolled up: what the dashboards read instead of merging every visit of a period.
+
+A visit is closed when its last event is older than the visit timeout plus ``LATE_SECONDS``:
+no event can join it any more, except one stored late. The store owner's writer calls ``turn``
+now and then; each turn
+
+- writes again the rollup hours that late or erased events changed (``audience.visit_rollup_stale``,
+  marked by ``mark_late`` and ``mark_erased``);
+- moves the watermark ``through`` forward over the hours whose visits are all closed, writing their
+  rollups (``audience.visit_rollup``, ``audience.closed_visits``) before the watermark, so that a
+  reader, which takes the rollups before the watermark and the open visits after it, never counts
+  a visit twice nor misses one.
+
+Every number comes from ``audience.visit_summaries`` (schema/011_closed_visits.sql), the one
+definition of a visit's numbers, which the dashboards read for the open visits too. An event is
+late when it is stored more than ``LATE_SECONDS`` after it happened (a spool replayed after a
+restart, a spool of another collector): a visit closed and rolled up before such an event came
+can only have been joined by it (an event joins a visit within the timeout of its last event),
+so the hours of the visits that may hold it are written again.
+
+One writer of the rollups per store: on a cluster, one collector (they would both advance the
+same hours otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from collector.store import Store
+from collector.visitor import VISIT_TIMEOUT_SECONDS
+
+LATE_SECONDS = 300  # longer than a spool takes to reach the store when all is well
+VISIT_SPAN = timedelta(days=1)  # a visit's events lie this close to its start; later ones are cut
+STEP = timedelta(hours=6)  # the hours one statement rolls up
+TURN_SECONDS = 60.0  # how often the writer takes a turn, unless marks are waiting
+HOUR = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1)
+log = logging.getLogger("audience.closed_visits")
+
+# The visits of a site that started in [a, b): every one of their rows lies in [a, b + VISIT_SPAN)
+# (a row is placed at the hour of its block's first event); a visit started earlier may have rows
+# in it too, and is left out by the list of the closed ones (every visit that started before the
+# watermark is closed and listed).
+_STARTED = """(
+SELECT *
+FROM audience.visit_summaries(site = {site:String}, rows_from = {a:DateTime('UTC')},
+                              rows_to = {rows_to:DateTime('UTC')})
+WHERE visit_start >= {a:DateTime('UTC')} AND visit_start < {b:DateTime('UTC')}
+  AND visit_pageviews > 0
+  AND visit NOT IN (
+      SELECT visit FROM audience.closed_visits
+      WHERE site = {site:String} AND hour >= {listed_from:DateTime('UTC')}
+        AND hour < {a:DateTime('UTC')})
+)"""
+# The dimensions a breakdown shows visit metrics of, as columns of audience.visit_summaries; ''
+# for all visits.
+DIMENSIONS = (
+    "", "entry_page", "exit_page", "visitor_type", "visit_bucket", "days_bucket", "city",
+    "country", "operator", "browser", "browser_release", "os", "device",
+)  # fmt: skip
+_PAIRS = ", ".join(f"('{name}', {name or repr('')})" for name in DIMENSIONS)
+_ROLL_UP = (
+    "INSERT INTO audience.visit_rollup"  # noqa: S608 (constants)
+    " (site, hour, dimension, value, visits, bounces, duration, visitors)"
+    " SELECT {site:String}, toStartOfHour(visit_start) AS start_hour, pair.1 AS name,"
+    " pair.2 AS cell, count(), countIf(visit_pageviews = 1), sum(duration),"
+    f" uniqCombinedState(15)(visitor) FROM {_STARTED} ARRAY JOIN [{_PAIRS}] AS pair"
+    " GROUP BY start_hour, name, cell SETTINGS insert_deduplicate = 0"
+)
+_LIST = (
+    "INSERT INTO audience.closed_visits (site, hour, visit, visitor)"  # noqa: S608 (constants)
+    f" SELECT {{site:String}}, toStartOfHour(visit_start), visit, visitor FROM {_STARTED}"
+    " SETTINGS insert_deduplicate = 0"
+)
+_ROLLUP_TABLES = ("audience.visit_rollup", "audience.closed_visits")
+_SITES = (
+    "SELECT DISTINCT site FROM audience.visits"
+    " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
+)
+# The earliest start of the visits still open: the watermark stops at its hour.
+_OPEN_FROM = """
+SELECT min(visit_start)
+FROM audience.visit_summaries(site = {site:String}, rows_from = {a:DateTime('UTC')},
+                              rows_to = {rows_to:DateTime('UTC')})
+WHERE visit_end >= {closed_before:DateTime('UTC')} AND visit_start >= {cut_before:DateTime('UTC')}
+  AND visit NOT IN (
+      SELECT visit FROM audience.closed_visits
+      WHERE site = {site:String} AND hour >= {listed_from:DateTime('UTC')}
+        AND hour < {a:DateTime('UTC')})
+HAVING count() > 0
+"""
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where the rollups end; None before the first turn."""
+
+    through: datetime | None
+
+    def split(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """For a reader's [start, end) (aware instants): where its rolled-up part ends and its
+        open part starts, and the watermark itself (the epoch before the first turn)."""
+        through = (self.through or EPOCH).replace(tzinfo=UTC)
+        return min(max(start, through), end), through
+
+
+class ClosedVisits:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._last_turn = float("-inf")
+        # Rows past the watermark that a failed advance may have left: removed before the next.
+        self._unclean = True
+
+    # Readers.
+
+    def watermark(self) -> Watermark:
+        rows = self.store.rows("SELECT max(through), count() FROM audience.visit_rollup_through")
+        return Watermark(_naive(rows[0][0]) if rows and rows[0][1] else None)
+
+    # Marks, by the writer and the erasure.
+
+    def mark_late(self, events: Iterable[tuple[str, int]], now: float) -> None:
+        """Mark the hours of those (site, ts) of a stored batch that came late and may belong to
+        a rolled-up visit (one that started before the watermark)."""
+        late_before = now - LATE_SECONDS
+        late = [(site, ts) for site, ts in events if ts < late_before]
+        if not late:
+            return
+        through = self.watermark().through
+        if through is None:  # nothing is rolled up yet: the first turn will see them
+            return
+        reach = (through + VISIT_SPAN - EPOCH).total_seconds()
+        self._mark({(site, _hour_of(ts)) for site, ts in late if ts < reach})
+
+    def mark_erased(self, visitor: int) -> None:
+        """Mark the hours of a visitor's events, before they are deleted."""
+        rows = self.store.rows(
+            "SELECT DISTINCT site, toStartOfHour(ts) FROM audience.events"
+            " WHERE visitor = {v:UInt64}",
+            {"v": visitor},
+        )
+        self._mark({(str(site), _naive(hour)) for site, hour in rows})
+
+    def _mark(self, hours: set[tuple[str, datetime]]) -> None:
+        if not hours:
+            return
+        self.store.execute(
+            "INSERT INTO audience.visit_rollup_stale (site, hour)"
+            " SELECT tupleElement(mark, 1), tupleElement(mark, 2)"
+            " FROM (SELECT arrayJoin({m:Array(Tuple(String, DateTime('UTC')))}) AS mark)",
+            {"m": sorted(hours)},
+        )
+        self._last_turn = float("-inf")  # the next turn is due now
+
+    # The writer's turn.
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last_turn >= TURN_SECONDS
+
+    def turn(self, now: datetime | None = None, budget: float = 1.0) -> bool:
+        """Rewrite the marked hours, then advance the watermark for at most ``budget`` seconds.
+        Returns True when more hours are ready to advance over (call again soon). Raises
+        StoreError; a turn cut short is taken again from where the store says it stands."""
+        self._last_turn = time.monotonic()
+        now = _naive(now or datetime.now(UTC))
+        through = self.watermark().through
+        if through is None:
+            through = self._first_hour(now)
+            self._write_watermark(through)
+        if self._unclean:
+            self._delete_from(through)
+            self._unclean = False
+        self._rewrite_marked(through)
+        started = time.monotonic()
+        while time.monotonic() - started < budget:
+            target = self._advance_target(through, now)
+            if target <= through:
+                return False
+            self._unclean = True
+            for site in self._sites(through, target):
+                self._roll_up(site, through, target)
+            self._write_watermark(target)
+            self._unclean = False
+            through = target
+        return self._advance_target(through, now) > through
+
+    def _first_hour(self, now: datetime) -> datetime:
+        rows = self.store.rows("SELECT min(hour), count() FROM audience.visits")
+        if rows and rows[0][1]:
+            return _naive(rows[0][0])
+        return _floor_hour(now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS))
+
+    def _advance_target(self, through: datetime, now: datetime) -> datetime:
+        closed_before = now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS)
+        target = min(_floor_hour(closed_before), through + STEP)
+        for site in self._sites(through, now + HOUR):
+            rows = self.store.rows(
+                _OPEN_FROM,
+                {
+                    "site": site,
+                    "a": through,
+                    "rows_to": now + HOUR,
+                    "closed_before": closed_before,
+                    "cut_before": now - VISIT_SPAN,
+                    "listed_from": through - VISIT_SPAN,
+                },
+            )
+            if rows:
+                target = min(target, _floor_hour(_naive(rows[0][0])))
+        return target
+
+    def _sites(self, a: datetime, b: datetime) -> list[str]:
+        return [str(row[0]) for row in self.store.rows(_SITES, {"a": a, "b": b})]
+
+    def _roll_up(self, site: str, a: datetime, b: datetime) -> None:
+        """Write the rollups of the visits of ``site`` that started in [a, b), in steps."""
+        while a < b:
+            step_end = min(b, a + STEP)
+            parameters = {
+                "site": site,
+                "a": a,
+                "b": step_end,
+                "rows_to": step_end + VISIT_SPAN,
+                "listed_from": a - VISIT_SPAN,
+            }
+            self.store.execute(_LIST, parameters)
+            self.store.execute(_ROLL_UP, parameters)
+            a = step_end
+
+    def _write_watermark(self, through: datetime) -> None:
+        self.store.execute(
+            "INSERT INTO audience.visit_rollup_through (through) VALUES ({t:DateTime('UTC')})",
+            {"t": through},
+        )
+
+    def _delete_from(self, through: datetime) -> None:
+        for table in _ROLLUP_TABLES:
+            self.store.execute(
+                f"DELETE FROM {table} WHERE hour >= {{t:DateTime('UTC')}}",  # noqa: S608
+                {"t": through},
+            )
+
+    def _rewrite_marked(self, through: datetime) -> None:
+        """Write again the rolled-up hours whose visits may hold a marked hour's events, then
+        forget the marks read (one writer of marks at a time: the writer's thread)."""
+        rows = self.store.rows(
+            "SELECT site, groupUniqArray(hour), max(marked) FROM audience.visit_rollup_stale"
+            " GROUP BY site"
+        )
+        for site, hours, last_marked in rows:
+            for a, b in _spans(sorted(_naive(hour) for hour in hours), through):
+                self._rewrite(str(site), a, b)
+            self.store.execute(
+                "DELETE FROM audience.visit_rollup_stale"
+                " WHERE site = {s:String} AND marked <= {m:DateTime64(3, 'UTC')}",
+                {"s": site, "m": _naive(last_marked)},
+            )
+
+    def _rewrite(self, site: str, a: datetime, b: datetime) -> None:
+        log.info("rewriting the visit rollups of %s from %s to %s", site, a, b)
+        for table in _ROLLUP_TABLES:
+            self.store.execute(
+                f"DELETE FROM {table} WHERE site = {{s:String}}"  # noqa: S608 (constants)
+                " AND hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}",
+                {"s": site, "a": a, "b": b},
+            )
+        self._roll_up(site, a, b)
+
+
+def _spans(hours: list[datetime], through: datetime) -> list[tuple[datetime, datetime]]:
+    """The rolled-up start hours (before ``through``) of the visits that may hold an event of
+    one of ``hours``, as disjoint [a, b) spans."""
+    spans: list[tuple[datetime, datetime]] = []
+    for hour in hours:
+        a, b = hour - VISIT_SPAN, min(hour + HOUR, through)
+        if a >= b:
+            continue
+        if spans and a <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def _hour_of(ts: int) -> datetime:
+    return EPOCH + timedelta(seconds=ts - ts % 3600)
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _naive(moment: datetime) -> datetime:
+    """A UTC instant as the driver binds DateTime('UTC') parameters."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

@@ -1,0 +1,33 @@
+-- One row per value of a visit dimension ({visit_column}: entry or exit page, visit number, days
+-- since the last visit), on the rollup path: the closed visits from the rollups, the open ones
+-- from visits_started, their visitors counted with the rollups' sketch. Rows with fewer than
+-- min_cell visitors fold into one "Other" row.
+SELECT
+    if(folds, '', value) AS value,
+    folds AS other,
+    uniqCombinedMerge(15)(visitor_state) AS visitors,
+    toUInt64(0) AS pageviews,
+    sum(cell_visits) AS visits,
+    sum(cell_bounces) AS bounces,
+    sum(cell_duration) AS duration,
+    '' AS country
+FROM
+(
+    SELECT
+        value,
+        visitor_state,
+        finalizeAggregation(visitor_state) < {min_cell:UInt32} AS folds,
+        cell_visits, cell_bounces, cell_duration
+    FROM
+    (
+        SELECT
+            value,
+            uniqCombinedMergeState(15)(visitors) AS visitor_state,
+            sum(visits) AS cell_visits,
+            sum(bounces) AS cell_bounces,
+            sum(duration) AS cell_duration
+        FROM /* include visit_cell_rows */
+        GROUP BY value
+    )
+)
+GROUP BY value, other
