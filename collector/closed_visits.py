@@ -176,27 +176,42 @@ class ClosedVisits:
             self._unclean = False
         self._rewrite_marked(through)
         started = time.monotonic()
-        while time.monotonic() - started < budget:
-            target = self._advance_target(through, now)
-            if target <= through:
-                return False
+        while (target := self._advance_target(through, now)) > through:
             self._unclean = True
             for site in self._sites(through, target):
                 self._roll_up(site, through, target)
             self._write_watermark(target)
             self._unclean = False
             through = target
-        return self._advance_target(through, now) > through
+            if time.monotonic() - started >= budget:
+                return self._advance_target(through, now) > through
+        return False
 
     def _first_hour(self, now: datetime) -> datetime:
-        rows = self.store.rows("SELECT min(hour), count() FROM audience.visits")
+        """The hour of the first rows of audience.visits that the retention keeps, else the
+        hour of the newest visits that may be closed."""
+        months = self.store.retention_months()
+        rows = self.store.rows(
+            "SELECT min(hour), count() FROM audience.visits"
+            " WHERE hour >= addMonths(toStartOfMonth({now:DateTime('UTC')}), {m:Int32})",
+            {"now": now, "m": 1 - months if months else -10_000},
+        )
         if rows and rows[0][1]:
             return _naive(rows[0][0])
         return _floor_hour(now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS))
 
     def _advance_target(self, through: datetime, now: datetime) -> datetime:
+        """How far the watermark may go: whole hours whose visits are all closed, a step at a
+        time where there are rows, at once over hours without any."""
         closed_before = now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS)
-        target = min(_floor_hour(closed_before), through + STEP)
+        target = _floor_hour(closed_before)
+        rows = self.store.rows(
+            "SELECT min(hour), count() FROM audience.visits WHERE hour >= {t:DateTime('UTC')}",
+            {"t": through},
+        )
+        if rows and rows[0][1]:
+            next_rows = _naive(rows[0][0])
+            target = min(target, max(through + STEP, next_rows))
         for site in self._sites(through, now + HOUR):
             rows = self.store.rows(
                 _OPEN_FROM,

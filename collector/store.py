@@ -196,7 +196,7 @@ class Store:
         migrations = schema_files()
         applied = self._applied_versions()
         pending = [migration for migration in migrations[1:] if migration[0] not in applied]
-        retention_due = self._retention_months() != retention_months
+        retention_due = self.retention_months() != retention_months
         if not pending and not retention_due:
             return []
         cluster = self.find_cluster()
@@ -244,7 +244,7 @@ class Store:
             return set()
         return {row[0] for row in self._rows("SELECT version FROM audience.schema_migrations")}
 
-    def _retention_months(self) -> int | None:
+    def retention_months(self) -> int | None:
         """The months of the events' TTL; on a cluster, the TTL of the shards' local table."""
         rows = self._rows(
             "SELECT engine_full FROM system.tables"

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import replace
 
+from collector import startup
 from collector.demo import Player
 from collector.geo import GeoLocator
 from collector.geodb import write_city_db, write_isp_db
@@ -96,7 +97,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = prepare(Settings.from_environ())
+    settings = prepare(startup.prepare(Settings.from_environ()))  # folders and secret made
     store = Store.open(settings.clickhouse_url, settings.retention_months)
     store.save_site(Site(SITE, timezone="Europe/Paris"))
     metrics = Metrics()
