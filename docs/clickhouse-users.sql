@@ -24,6 +24,15 @@ GRANT SELECT ON audience.erased_visitors TO audience_ingest;
 GRANT INSERT ON audience.traffic_hourly TO audience_ingest;
 GRANT INSERT ON audience.traffic_daily TO audience_ingest;
 GRANT INSERT ON audience.visits TO audience_ingest;
+-- The writer of the process owning the store rolls up the closed visits (collector/closed_visits.py):
+-- it reads the visits, writes the rollups and the watermark, and deletes the rollup rows it
+-- writes again; every writer marks the hours of the events it stores late.
+GRANT SELECT ON audience.visits TO audience_ingest;
+GRANT SELECT ON audience.visit_summaries TO audience_ingest;
+GRANT SELECT, INSERT, ALTER DELETE ON audience.visit_rollup TO audience_ingest;
+GRANT SELECT, INSERT, ALTER DELETE ON audience.closed_visits TO audience_ingest;
+GRANT SELECT, INSERT ON audience.visit_rollup_through TO audience_ingest;
+GRANT SELECT, INSERT, ALTER DELETE ON audience.visit_rollup_stale TO audience_ingest;
 
 -- Dashboards: the stats layer reads the events and the rollups (every stats query runs with
 -- readonly = 2); accounts, API keys and sign-outs are read and written (dashboards/accounts.py:
@@ -32,6 +41,10 @@ GRANT SELECT ON audience.events TO audience_dashboards;
 GRANT SELECT ON audience.traffic_hourly TO audience_dashboards;
 GRANT SELECT ON audience.traffic_daily TO audience_dashboards;
 GRANT SELECT ON audience.visits TO audience_dashboards;
+GRANT SELECT ON audience.visit_summaries TO audience_dashboards;
+GRANT SELECT ON audience.visit_rollup TO audience_dashboards;
+GRANT SELECT ON audience.closed_visits TO audience_dashboards;
+GRANT SELECT ON audience.visit_rollup_through TO audience_dashboards;
 GRANT SELECT ON audience.sites TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.users TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.api_keys TO audience_dashboards;
@@ -47,6 +60,8 @@ GRANT SELECT, ALTER DELETE ON audience.events TO audience_privacy;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.traffic_hourly TO audience_privacy;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.traffic_daily TO audience_privacy;
 GRANT SELECT, ALTER DELETE ON audience.visits TO audience_privacy;
+GRANT SELECT, ALTER DELETE ON audience.closed_visits TO audience_privacy;
+GRANT INSERT ON audience.visit_rollup_stale TO audience_privacy;
 GRANT SELECT, INSERT ON audience.erased_visitors TO audience_privacy;
 GRANT SELECT, INSERT ON audience.rights_requests TO audience_privacy;
 GRANT SHOW TABLES ON audience.* TO audience_privacy;
