@@ -45,17 +45,14 @@ log = logging.getLogger("audience.closed_visits")
 # (a row is placed at the hour of its block's first event); a visit started earlier may have rows
 # in it too, and is left out by the list of the closed ones (every visit that started before the
 # watermark is closed and listed).
-_STARTED = """(
-SELECT *
-FROM audience.visit_summaries(site = {site:String}, rows_from = {a:DateTime('UTC')},
-                              rows_to = {rows_to:DateTime('UTC')})
-WHERE visit_start >= {a:DateTime('UTC')} AND visit_start < {b:DateTime('UTC')}
-  AND visit_pageviews > 0
-  AND visit NOT IN (
-      SELECT visit FROM audience.closed_visits
-      WHERE site = {site:String} AND hour >= {listed_from:DateTime('UTC')}
-        AND hour < {a:DateTime('UTC')})
-)"""
+_SUMMARIES = """audience.visit_summaries(
+    site = {site:String}, rows_from = {a:DateTime('UTC')}, rows_to = {rows_to:DateTime('UTC')},
+    listed_from = {listed_from:DateTime('UTC')}, listed_to = {a:DateTime('UTC')})"""
+_STARTED = (
+    f"(SELECT * FROM {_SUMMARIES}"  # noqa: S608 (constants)
+    " WHERE visit_start >= {a:DateTime('UTC')} AND visit_start < {b:DateTime('UTC')}"
+    " AND visit_pageviews > 0)"
+)
 # The dimensions a breakdown shows visit metrics of, as columns of audience.visit_summaries; ''
 # for all visits.
 DIMENSIONS = (
@@ -82,17 +79,11 @@ _SITES = (
     " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
 )
 # The earliest start of the visits still open: the watermark stops at its hour.
-_OPEN_FROM = """
-SELECT min(visit_start)
-FROM audience.visit_summaries(site = {site:String}, rows_from = {a:DateTime('UTC')},
-                              rows_to = {rows_to:DateTime('UTC')})
-WHERE visit_end >= {closed_before:DateTime('UTC')} AND visit_start >= {cut_before:DateTime('UTC')}
-  AND visit NOT IN (
-      SELECT visit FROM audience.closed_visits
-      WHERE site = {site:String} AND hour >= {listed_from:DateTime('UTC')}
-        AND hour < {a:DateTime('UTC')})
-HAVING count() > 0
-"""
+_OPEN_FROM = (
+    f"SELECT min(visit_start) FROM {_SUMMARIES}"  # noqa: S608 (constants)
+    " WHERE visit_end >= {closed_before:DateTime('UTC')}"
+    " AND visit_start >= {cut_before:DateTime('UTC')} HAVING count() > 0"
+)
 
 
 @dataclass(frozen=True)
@@ -123,11 +114,11 @@ class ClosedVisits:
 
     # Marks, by the writer and the erasure.
 
-    def mark_late(self, events: Iterable[tuple[str, int]], now: float) -> None:
-        """Mark the hours of those (site, ts) of a stored batch that came late and may belong to
-        a rolled-up visit (one that started before the watermark)."""
-        late_before = now - LATE_SECONDS
-        late = [(site, ts) for site, ts in events if ts < late_before]
+    def mark_late(self, late: Iterable[tuple[str, int]]) -> None:
+        """Mark the hours of the (site, ts) of a stored batch that came late (``ts`` before
+        ``late_before``) and may belong to a rolled-up visit (one that started before the
+        watermark)."""
+        late = list(late)
         if not late:
             return
         through = self.watermark().through
@@ -135,6 +126,11 @@ class ClosedVisits:
             return
         reach = (through + VISIT_SPAN - EPOCH).total_seconds()
         self._mark({(site, _hour_of(ts)) for site, ts in late if ts < reach})
+
+    @staticmethod
+    def late_before(now: float) -> float:
+        """Events of before this time (seconds since the epoch), stored ``now``, came late."""
+        return now - LATE_SECONDS
 
     def mark_erased(self, visitor: int) -> None:
         """Mark the hours of a visitor's events, before they are deleted."""

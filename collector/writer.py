@@ -198,7 +198,8 @@ class Writer:
     def _insert(self, segment: Segment) -> int:
         records = self.spool.read(segment)
         rows, unreadable, erased = [], [], 0
-        times: list[tuple[str, int]] = []
+        late: list[tuple[str, int]] = []  # (site, ts) of the rows that came late
+        late_before = self.closed_visits.late_before(time.time())
         for payload in records.payloads:
             try:
                 values, payload = decode_row(payload)  # a record not a row would fail its batch
@@ -209,13 +210,14 @@ class Writer:
                     erased += 1
                 else:
                     rows.append(payload)
-                    site, ts = values[SITE_INDEX], values[TS_INDEX]
-                    times.append((str(site), ts if isinstance(ts, int) else 0))
+                    ts = values[TS_INDEX]
+                    if isinstance(ts, int) and ts < late_before:
+                        late.append((str(values[SITE_INDEX]), ts))
         if rows:
             started = time.perf_counter()
             self.store.insert_events(rows, segment.token)
             self.metrics.batch_stored(len(rows), time.perf_counter() - started)
-            self.closed_visits.mark_late(times, time.time())
+            self.closed_visits.mark_late(late)
         # Reported once, when the segment is done with (a failed insert reads it again).
         if records.damaged_bytes:
             log.error(

@@ -1,8 +1,10 @@
 -- A visit as one row (DESIGN section 5), and the rollups of closed visits.
 --
--- audience.visit_summaries(site, rows_from, rows_to): the visits of a site merged from their rows
--- of audience.visits (010) placed in [rows_from, rows_to), one row each, with its metrics, its
--- first-event dimensions and their labels. The one definition of a visit's numbers: the
+-- audience.visit_summaries(site, rows_from, rows_to, listed_from, listed_to): the visits of a site
+-- merged from their rows of audience.visits (010) placed in [rows_from, rows_to), one row each,
+-- with its metrics, its first-event dimensions and their labels; but those listed in
+-- audience.closed_visits for an hour in [listed_from, listed_to) (an empty span lists none): a
+-- visit rolled up already may have rows past the watermark, which must not count it again. The one definition of a visit's numbers: the
 -- dashboards read it for the visits still open, and the owner's writer (collector.closed_visits)
 -- rolls the closed ones up from it. A visit is kept whatever its pageviews: readers keep those
 -- with at least one (a group of engagement events alone is not a visit).
@@ -42,6 +44,10 @@ FROM
     FROM audience.visits
     WHERE site = {site:String}
       AND hour >= {rows_from:DateTime('UTC')} AND hour < {rows_to:DateTime('UTC')}
+      AND visit NOT IN (
+          SELECT visit FROM audience.closed_visits
+          WHERE site = {site:String}
+            AND hour >= {listed_from:DateTime('UTC')} AND hour < {listed_to:DateTime('UTC')})
     GROUP BY visit
 );
 

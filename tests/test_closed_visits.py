@@ -141,7 +141,7 @@ def test_late_events_write_their_hours_again(store: Store, tmp_path: Path) -> No
     # The visit's second pageview, held in a spool until now: stored late by a writer.
     spool = SpoolConsumer(tmp_path / "spool")
     writer = Writer(spool, store, Metrics())
-    writer.closed_visits.mark_late([(SITE, at(-290))], time.time())
+    writer.closed_visits.mark_late([(SITE, at(-290))])
     insert(store, pageview(1, 1, -290, "/b"))
     roll_up(store, 0)
     assert rolled(store) == {"visits": 1, "bounces": 0, "duration": 600, "visitors": 1}

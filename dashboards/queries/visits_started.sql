@@ -1,19 +1,17 @@
 -- The visits started in [visits_from, end) and kept by the filters, one row each with its metrics
 -- and dimensions (audience.visit_summaries, schema/011_closed_visits.sql), merged from their rows
--- of audience.visits in [rows_from, rows_to): a visit's rows lie within VISIT_MARGIN of its start.
+-- of audience.visits in [rows_from, rows_to): a visit's rows lie within VISIT_SPAN of its start.
 -- On the rollup path these are the open visits, after the watermark: a visit that started before
 -- it may have rows after it, and is left out as listed in audience.closed_visits
 -- ([listed_from, listed_to), an empty span on the events path). Included where a query says
 -- /* include visits_started */.
 (
     SELECT *
-    FROM audience.visit_summaries(site = {site:String}, rows_from = {rows_from:DateTime('UTC')},
-                                  rows_to = {rows_to:DateTime('UTC')})
+    FROM audience.visit_summaries(
+        site = {site:String}, rows_from = {rows_from:DateTime('UTC')},
+        rows_to = {rows_to:DateTime('UTC')}, listed_from = {listed_from:DateTime('UTC')},
+        listed_to = {listed_to:DateTime('UTC')})
     WHERE visit_start >= {visits_from:DateTime('UTC')} AND visit_start < {end:DateTime('UTC')}
       AND visit_pageviews > 0
-      AND visit NOT IN (
-          SELECT visit FROM audience.closed_visits
-          WHERE site = {site:String}
-            AND hour >= {listed_from:DateTime('UTC')} AND hour < {listed_to:DateTime('UTC')})
       AND /* include chosen_visits */
 )
