@@ -6,10 +6,11 @@ now and then; each turn
 
 - writes again the rollup hours that late or erased events changed (``audience.visit_rollup_stale``,
   marked by ``mark_late`` and ``mark_erased``);
-- moves the watermark ``through`` forward over the hours whose visits are all closed, writing their
-  rollups (``audience.visit_rollup``, ``audience.closed_visits``) before the watermark, so that a
-  reader, which takes the rollups before the watermark and the open visits after it, never counts
-  a visit twice nor misses one.
+- moves the watermark ``through`` forward over the hours whose visits are all closed, writing
+  their rollups (``audience.visit_rollup``, ``audience.closed_visits``, and
+  ``audience.visit_rollup_daily`` for the UTC days whose end it passes) before the watermark, so
+  that a reader, which takes the rollups before the watermark and the open visits after it, never
+  counts a visit twice nor misses one.
 
 Every number comes from ``audience.visit_summaries`` (schema/011_closed_visits.sql), the one
 definition of a visit's numbers, which the dashboards read for the open visits too. An event is
@@ -38,6 +39,7 @@ VISIT_SPAN = timedelta(days=1)  # a visit's events lie this close to its start; 
 STEP = timedelta(hours=6)  # the hours one statement rolls up
 TURN_SECONDS = 60.0  # how often the writer takes a turn, unless marks are waiting
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1)
 log = logging.getLogger("audience.closed_visits")
 
@@ -73,7 +75,18 @@ _LIST = (
     f" SELECT {{site:String}}, toStartOfHour(visit_start), visit, visitor FROM {_STARTED}"
     " SETTINGS insert_deduplicate = 0"
 )
-_ROLLUP_TABLES = ("audience.visit_rollup", "audience.closed_visits")
+# The whole UTC days [a, b) of the hourly rollups, summed per day: of one site, or of every site.
+_ROLL_UP_DAYS = (
+    "INSERT INTO audience.visit_rollup_daily"
+    " (site, hour, dimension, value, visits, bounces, duration, visitors)"
+    " SELECT site, toStartOfDay(hour) AS day, dimension, value, sum(visits), sum(bounces),"
+    " sum(duration), uniqCombinedMergeState(15)(visitors) FROM audience.visit_rollup"
+    " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
+    " AND (site = {site:String} OR {every_site:Bool})"
+    " GROUP BY site, day, dimension, value SETTINGS insert_deduplicate = 0"
+)
+_HOURLY_TABLES = ("audience.visit_rollup", "audience.closed_visits")
+_DAILY_TABLE = "audience.visit_rollup_daily"
 _SITES = (
     "SELECT DISTINCT site FROM audience.visits"
     " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
@@ -176,6 +189,7 @@ class ClosedVisits:
             self._unclean = True
             for site in self._sites(through, target):
                 self._roll_up(site, through, target)
+            self._roll_up_days(None, _floor_day(through), _floor_day(target))
             self._write_watermark(target)
             self._unclean = False
             through = target
@@ -242,6 +256,13 @@ class ClosedVisits:
             self.store.execute(_ROLL_UP, parameters)
             a = step_end
 
+    def _roll_up_days(self, site: str | None, a: datetime, b: datetime) -> None:
+        """Write the daily rollups of the whole days [a, b), of ``site`` or of every site, from
+        the hourly ones."""
+        if a < b:
+            parameters = {"site": site or "", "every_site": site is None, "a": a, "b": b}
+            self.store.execute(_ROLL_UP_DAYS, parameters)
+
     def _write_watermark(self, through: datetime) -> None:
         self.store.execute(
             "INSERT INTO audience.visit_rollup_through (through) VALUES ({t:DateTime('UTC')})",
@@ -249,10 +270,13 @@ class ClosedVisits:
         )
 
     def _delete_from(self, through: datetime) -> None:
-        for table in _ROLLUP_TABLES:
+        """Delete the rollups of the hours from ``through`` on, and of the days it is inside."""
+        bounds = [(table, through) for table in _HOURLY_TABLES]
+        bounds.append((_DAILY_TABLE, _floor_day(through)))
+        for table, bound in bounds:
             self.store.execute(
                 f"DELETE FROM {table} WHERE hour >= {{t:DateTime('UTC')}}",  # noqa: S608
-                {"t": through},
+                {"t": bound},
             )
 
     def _rewrite_marked(self, through: datetime) -> None:
@@ -264,22 +288,27 @@ class ClosedVisits:
         )
         for site, hours, last_marked in rows:
             for a, b in _spans(sorted(_naive(hour) for hour in hours), through):
-                self._rewrite(str(site), a, b)
+                self._rewrite(str(site), a, b, through)
             self.store.execute(
                 "DELETE FROM audience.visit_rollup_stale"
                 " WHERE site = {s:String} AND marked <= {m:DateTime64(3, 'UTC')}",
                 {"s": site, "m": _naive(last_marked)},
             )
 
-    def _rewrite(self, site: str, a: datetime, b: datetime) -> None:
+    def _rewrite(self, site: str, a: datetime, b: datetime, through: datetime) -> None:
+        """Write again the hours [a, b) of ``site``, then the whole days they are in that are
+        before the watermark."""
         log.info("rewriting the visit rollups of %s from %s to %s", site, a, b)
-        for table in _ROLLUP_TABLES:
+        days = (_floor_day(a), min(_floor_day(b - HOUR) + DAY, _floor_day(through)))
+        spans = [(table, (a, b)) for table in _HOURLY_TABLES] + [(_DAILY_TABLE, days)]
+        for table, (start, end) in spans:
             self.store.execute(
                 f"DELETE FROM {table} WHERE site = {{s:String}}"  # noqa: S608 (constants)
                 " AND hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}",
-                {"s": site, "a": a, "b": b},
+                {"s": site, "a": start, "b": end},
             )
         self._roll_up(site, a, b)
+        self._roll_up_days(site, *days)
 
 
 def _spans(hours: list[datetime], through: datetime) -> list[tuple[datetime, datetime]]:
@@ -303,6 +332,10 @@ def _hour_of(ts: int) -> datetime:
 
 def _floor_hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _naive(moment: datetime) -> datetime:

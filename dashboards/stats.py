@@ -126,15 +126,18 @@ class Stats:
         rolled_to, through = watermark.split(period.start, period.end)
         rows_from = max(through, period.start - 2 * VISIT_SPAN)
         rows_to = period.end + VISIT_SPAN if rolled_to < period.end else rows_from
+        day_start = _day_after(period.start)
         parameters: dict[str, Any] = {
             "site": query.site,
             "start": _naive(period.start),
             "end": _naive(period.end),
-            "day_start": _naive(_day_after(period.start)),
+            "day_start": _naive(day_start),
             "day_end": _naive(period.end.astimezone(UTC).replace(hour=0, minute=0, second=0)),
             "wide_start": _naive(period.start - 2 * VISIT_SPAN),
             "wide_end": _naive(period.end + VISIT_SPAN),
             "rolled_to": _naive(rolled_to),
+            # The whole UTC days of the rolled-up part: read from the daily rollups.
+            "rolled_days_to": _naive(max(day_start, _floor_day(rolled_to))),
             "visits_from": _naive(rolled_to),
             "rows_from": _naive(rows_from),
             "rows_to": _naive(rows_to),
@@ -181,10 +184,10 @@ class Stats:
     def timeseries(self, query: StatsQuery, period: Period | None = None) -> list[dict[str, Any]]:
         period = period or query.period
         name = "timeseries_rollup" if self._from_rollups(query, period) else "timeseries_events"
-        found = {
-            row["bucket"]: row
-            for row in self.store.read(query_text(name), self._parameters(query, period))
-        }
+        parameters = self._parameters(query, period)
+        # The visits by the hour they started in: the buckets are days of the site's time zone.
+        parameters["rolled_days_to"] = parameters["day_start"]
+        found = {row["bucket"]: row for row in self.store.read(query_text(name), parameters)}
         return [
             {"bucket": bucket, **kpis(found.get(bucket, {}))}
             for bucket in period.buckets(query.interval)
@@ -252,6 +255,10 @@ def _day_after(moment: datetime) -> datetime:
     """The first UTC midnight at or after ``moment``."""
     midnight = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return midnight if midnight == moment else midnight + timedelta(days=1)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _naive(moment: datetime) -> datetime:

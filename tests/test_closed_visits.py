@@ -27,8 +27,8 @@ from collector.writer import Writer
 SITE = "closed.example"
 NOON = datetime(2026, 11, 20, 12, tzinfo=UTC)
 TABLES = (
-    "events", "visits", "visit_rollup", "closed_visits", "visit_rollup_through",
-    "visit_rollup_stale", "traffic_hourly", "traffic_daily",
+    "events", "visits", "visit_rollup", "visit_rollup_daily", "closed_visits",
+    "visit_rollup_through", "visit_rollup_stale", "traffic_hourly", "traffic_daily",
 )  # fmt: skip
 _batches = iter(range(1_000_000))
 
@@ -74,6 +74,8 @@ def roll_up(store: Store, minutes: float) -> datetime | None:
 
 
 def rolled(store: Store) -> dict[str, int]:
+    """The totals of the hourly rollups, once checked that the daily ones sum them up."""
+    assert daily(store, "audience.visit_rollup_daily") == daily(store, "audience.visit_rollup")
     rows = store.query_dicts(
         "SELECT sum(visits) AS visits, sum(bounces) AS bounces, sum(duration) AS duration,"
         " uniqCombinedMerge(15)(visitors) AS visitors FROM audience.visit_rollup"
@@ -81,6 +83,20 @@ def rolled(store: Store) -> dict[str, int]:
         {"s": SITE},
     )
     return {name: int(value) for name, value in rows[0].items()}
+
+
+def daily(store: Store, table: str) -> list[tuple[object, ...]]:
+    """Per dimension, value and whole UTC day before the watermark: the rollups of ``table``."""
+    return sorted(
+        tuple(row)
+        for row in store.rows(
+            "SELECT dimension, value, toStartOfDay(hour) AS day, sum(visits), sum(bounces),"
+            f" sum(duration), uniqCombinedMerge(15)(visitors) FROM {table}"
+            " WHERE site = {s:String} AND day + INTERVAL 1 DAY <= (SELECT max(through)"
+            " FROM audience.visit_rollup_through) GROUP BY dimension, value, day",
+            {"s": SITE},
+        )
+    )
 
 
 def naive(moment: datetime) -> datetime:
@@ -147,6 +163,22 @@ def test_late_events_write_their_hours_again(store: Store, tmp_path: Path) -> No
     assert rolled(store) == {"visits": 1, "bounces": 0, "duration": 600, "visitors": 1}
     [[marks]] = store.rows("SELECT count() FROM audience.visit_rollup_stale")
     assert marks == 0
+
+
+def test_whole_days_are_rolled_up_again_with_their_late_hours(store: Store) -> None:
+    insert(store, pageview(1, 1, -300), pageview(2, 2, -200), pageview(3, 3, 13 * 60))
+    roll_up(store, 24 * 60)  # the next noon: the day of the first two visits is whole
+    [[days]] = store.rows("SELECT count() FROM audience.visit_rollup_daily WHERE dimension = ''")
+    assert days == 1  # the next day is not whole: its visit is in the hourly rollups only
+    assert rolled(store) == {"visits": 3, "bounces": 3, "duration": 0, "visitors": 3}
+    ClosedVisits(store).mark_late([(SITE, at(-290))])
+    insert(store, pageview(1, 1, -290, "/b"))
+    roll_up(store, 24 * 60)
+    assert rolled(store) == {"visits": 3, "bounces": 2, "duration": 600, "visitors": 3}
+    [[bounces]] = store.rows(
+        "SELECT sum(bounces) FROM audience.visit_rollup_daily WHERE dimension = ''"
+    )
+    assert bounces == 1
 
 
 def test_an_erased_visitor_leaves_the_rollups(store: Store) -> None:

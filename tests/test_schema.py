@@ -200,6 +200,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
     assert store.migrate(25) == [
         "010_visits.sql",
         "011_closed_visits.sql",
+        "012_visit_rollup_daily.sql",
         "retention.sql (25 months)",
     ]
 

@@ -192,7 +192,10 @@ def store_span(world: World, site: str, rows: list[Row], spool: str) -> int:
     return stored
 
 
-ROLLUP_TABLES = ("visit_rollup", "closed_visits", "visit_rollup_through", "visit_rollup_stale")
+ROLLUP_TABLES = (
+    "visit_rollup", "visit_rollup_daily", "closed_visits", "visit_rollup_through",
+    "visit_rollup_stale",
+)  # fmt: skip
 
 
 def store_and_roll_up(world: World, site: str, rows: list[Row], rolled: tuple[int, int]) -> int:
@@ -527,6 +530,8 @@ def verdict(found: list[str], where: str, rows: list[dict[str, Any]]) -> None:
 @example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2], rolled=(2 * 86_400, 2))
 # Rolled up 40 minutes after a visit across the hour: the watermark is that hour.
 @example(played=[ACROSS_THE_HOUR], asked=QUERIES[0], rolled=(13_500, 0))
+# Rolled up two days later, half the rows late: whole UTC days come from the daily rollups.
+@example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[0], rolled=(2 * 86_400, 2))
 def test_visit_metrics_are_functions_of_the_stored_events(
     world: World, played: list[Browser], asked: tuple[Period, str], rolled: tuple[int, int] | None
 ) -> None:

@@ -52,7 +52,7 @@
         /^CREATE ROLE / || /^GRANT .* TO audience_(ingest|dashboards|privacy|admin)$/ { print $0 ";" }
     ')
     reporting=""
-    for table in events visits visit_summaries visit_rollup traffic_hourly traffic_daily sites; do
+    for table in events visits visit_summaries visit_rollup visit_rollup_daily traffic_hourly traffic_daily sites; do
         reporting+="GRANT SELECT ON audience.$table TO audience_reporting;"$'\n'
     done
     grants="$roles"$'\n'"$reporting"
