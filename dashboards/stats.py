@@ -71,7 +71,6 @@ DIMENSIONS = {
                   ("visitors", "visits"), None, _VISIT_BUCKETS),
     )
 }  # fmt: skip
-ROLLUP_DIMENSION = {"path": "page", "browser_release": "browser_version"}
 
 
 @cache
@@ -143,7 +142,7 @@ class Stats:
             "rows_to": _naive(rows_to),
             "listed_from": _naive(through - VISIT_SPAN if watermark.through else through),
             "listed_to": _naive(through),
-            "visit_dimension": "",
+            "visit_dimensions": [""],
             "filtered": int(bool(query.filters)),
             "min_cell": self.min_cell,
             "tz": period.timezone,
@@ -196,28 +195,60 @@ class Stats:
     def breakdown(
         self, query: StatsQuery, dimension: str, limit: int = 100
     ) -> list[dict[str, Any]]:
-        spec = DIMENSIONS[dimension]
-        with_visits = spec.source != "traffic" or "visits" in spec.columns
-        # A dimension without visit metrics (pages) names a column of every visit, never read.
-        parameters = self._parameters(query) | {
-            "visit_column": spec.column if with_visits else "entry_page",
-            "visit_dimension": spec.column,
-            "with_visits": int(with_visits),
-        }
-        rollups = self._from_rollups(query, query.period)
-        if spec.source == "frequency":
-            sql = query_text("frequency")
-        elif spec.source in ("pages", "visit"):
-            sql = query_text("breakdown_visits_rollup" if rollups else "breakdown_visits")
-        elif rollups:
-            sql = query_text("breakdown_rollup")
-            parameters["dimension"] = ROLLUP_DIMENSION.get(spec.column, dimension)
-        else:
-            sql = query_text("breakdown_events")
-            parameters["dimension"] = spec.column
-        rows = [self._row(spec, found) for found in self.store.read(sql, parameters)]
-        rows = [row for row in rows if row["visitors"] or row["visits"]]
-        return _ordered(spec, rows)[:limit]
+        return self.breakdowns(query, [dimension], limit)[dimension]
+
+    def breakdowns(
+        self, query: StatsQuery, dimensions: list[str], limit: int = 100
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The rows of several breakdowns: on the rollup path, one query for those of the event
+        dimensions and one for those of the visit dimensions, each merging the open visits once;
+        on the events path, one query each."""
+        specs = [DIMENSIONS[name] for name in dimensions]
+        found: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
+        for sql, parameters in self._breakdown_queries(query, specs):
+            for row in self.store.read(sql, parameters):
+                found[row.get("breakdown") or parameters["breakdown"]].append(row)
+        shown = {}
+        for spec in specs:
+            rows = [self._row(spec, row) for row in found[spec.name]]
+            rows = [row for row in rows if row["visitors"] or row["visits"]]
+            shown[spec.name] = _ordered(spec, rows)[:limit]
+        return shown
+
+    def _breakdown_queries(
+        self, query: StatsQuery, specs: list[Dimension]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The queries (SQL, parameters) answering the breakdowns of ``specs``."""
+        parameters = self._parameters(query)
+        queries = []
+        for spec in [spec for spec in specs if spec.source == "frequency"]:
+            queries.append((query_text("frequency"), parameters | {"breakdown": spec.name}))
+        if self._from_rollups(query, query.period):
+            # Named as the traffic rollups name them (the breakdown's name); visit metrics read
+            # from the visit rollups by the visit dimension (Dimension.column).
+            traffic = [spec for spec in specs if spec.source == "traffic"]
+            visit = [spec for spec in specs if spec.source in ("pages", "visit")]
+            for sql, chosen in (("breakdown_rollup", traffic), ("breakdown_visits_rollup", visit)):
+                with_visits = [spec for spec in chosen if _with_visits(spec)]
+                if chosen:
+                    queries.append((query_text(sql), parameters | {
+                        "breakdowns": [spec.name for spec in chosen],
+                        "visit_dimensions": [spec.column for spec in with_visits],
+                        "visit_breakdowns": [spec.name for spec in with_visits],
+                    }))  # fmt: skip
+            return queries
+        for spec in specs:
+            if spec.source == "frequency":
+                continue
+            sql = "breakdown_events" if spec.source == "traffic" else "breakdown_visits"
+            # A dimension without visit metrics (pages) names a column of every visit, never read.
+            queries.append((query_text(sql), parameters | {
+                "breakdown": spec.name,
+                "dimension": spec.column,
+                "visit_column": spec.column if _with_visits(spec) else "entry_page",
+                "with_visits": int(_with_visits(spec)),
+            }))  # fmt: skip
+        return queries
 
     def _row(self, spec: Dimension, found: dict[str, Any]) -> dict[str, Any]:
         other = bool(found["other"])
@@ -240,6 +271,10 @@ class Stats:
         since = (now or datetime.now(UTC)) - timedelta(minutes=REALTIME_MINUTES)
         rows = self.store.read(query_text("realtime"), {"site": site, "since": _naive(since)})
         return {"visitors": int(rows[0]["visitors"]) if rows else 0, "minutes": REALTIME_MINUTES}
+
+
+def _with_visits(spec: Dimension) -> bool:
+    return spec.source != "traffic" or "visits" in spec.columns
 
 
 def _ordered(spec: Dimension, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -61,8 +61,8 @@ def dashboard_data(stats: Stats, query: StatsQuery, metric: str) -> dict[str, An
     previous = query.period.previous()
     base = _params(query, metric)
     breakdowns = {}
-    for name, spec in DIMENSIONS.items():
-        rows = stats.breakdown(query, name, limit=50)
+    for name, rows in stats.breakdowns(query, list(DIMENSIONS), limit=50).items():
+        spec = DIMENSIONS[name]
         for row in rows:
             row["filter_url"] = (
                 None

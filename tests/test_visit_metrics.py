@@ -5,8 +5,9 @@ the visitor state, every number the dashboards show (``Stats.summary``, every br
 ``DIMENSIONS`` with ``min_cell=1``, the time series) equals, on both query paths (rollups and
 events), an independent computation in plain Python from the rows read back from
 ``audience.events``, visit by visit (DESIGN section 5: every visit metric is a function of the set
-of the visit's stored events); and that no count is negative, every rate lies in [0, 1], exits and
-bounces never exceed visits, and the two paths agree.
+of the visit's stored events); that every breakdown asked at once (as the dashboard page asks
+them) gives the rows it gives alone; and that no count is negative, every rate lies in [0, 1],
+exits and bounces never exceed visits, and the two paths agree.
 
 The browsing (``tests.browsing``): browsers, each one cookie jar shared by its tabs, open and
 restore tabs together (forking the signed state), race the leaving page's beacon against the
@@ -570,3 +571,7 @@ def test_visit_metrics_are_functions_of_the_stored_events(
         for path, stats in paths.items():
             found[path] |= shown_breakdown(stats, query, dimension)
         verdict(problems(expected, found), where, rows)
+    # The dashboard asks every breakdown at once (fewer queries on the rollup path): the same rows.
+    for path, stats in paths.items():
+        together = stats.breakdowns(query, list(DIMENSIONS), limit=1000)
+        assert together == {name: stats.breakdown(query, name, 1000) for name in DIMENSIONS}, path

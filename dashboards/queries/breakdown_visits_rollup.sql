@@ -1,8 +1,9 @@
--- One row per value of a visit dimension ({visit_column}: entry or exit page, visit number, days
--- since the last visit), on the rollup path: the closed visits from the rollups, the open ones
--- from visits_started, their visitors counted with the rollups' sketch. Rows with fewer than
--- min_cell visitors fold into one "Other" row.
+-- One row per breakdown and value of the visit dimensions {visit_dimensions} (entry or exit page,
+-- visit number, days since the last visit) on the rollup path: the closed visits from the rollups,
+-- the open ones from visits_started, their visitors counted with the rollups' sketch. Rows with
+-- fewer than min_cell visitors fold into one "Other" row of their breakdown.
 SELECT
+    breakdown,
     if(folds, '', value) AS value,
     folds AS other,
     uniqCombinedMerge(15)(visitor_state) AS visitors,
@@ -14,6 +15,7 @@ SELECT
 FROM
 (
     SELECT
+        breakdown,
         value,
         visitor_state,
         finalizeAggregation(visitor_state) < {min_cell:UInt32} AS folds,
@@ -21,13 +23,14 @@ FROM
     FROM
     (
         SELECT
+            breakdown,
             value,
             uniqCombinedMergeState(15)(visitors) AS visitor_state,
             sum(visits) AS cell_visits,
             sum(bounces) AS cell_bounces,
             sum(duration) AS cell_duration
         FROM /* include visit_cell_rows */
-        GROUP BY value
+        GROUP BY breakdown, value
     )
 )
-GROUP BY value, other
+GROUP BY breakdown, value, other
