@@ -101,14 +101,20 @@ _OPEN_FROM = (
 
 @dataclass(frozen=True)
 class Watermark:
-    """Where the rollups end; None before the first turn."""
+    """Where the rollups end (None before the first turn), and the first hour marked stale, whose
+    visits' rollups (those started up to VISIT_SPAN before it) wait to be written again."""
 
     through: datetime | None
+    stale_from: datetime | None = None
 
     def split(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
         """For a reader's [start, end) (aware instants): where its rolled-up part ends and its
-        open part starts, and the watermark itself (the epoch before the first turn)."""
+        open part starts, and where the exact rollups end (the epoch before the first turn):
+        before the watermark and before the visits a stale mark may have changed. An older
+        watermark is as right as the newest: the visits after it are merged as open ones."""
         through = (self.through or EPOCH).replace(tzinfo=UTC)
+        if self.stale_from is not None:
+            through = min(through, (self.stale_from - VISIT_SPAN).replace(tzinfo=UTC))
         return min(max(start, through), end), through
 
 
@@ -122,8 +128,13 @@ class ClosedVisits:
     # Readers.
 
     def watermark(self) -> Watermark:
-        rows = self.store.rows("SELECT max(through), count() FROM audience.visit_rollup_through")
-        return Watermark(_naive(rows[0][0]) if rows and rows[0][1] else None)
+        rows = self.store.rows(
+            "SELECT max(through), count(), (SELECT min(hour) FROM audience.visit_rollup_stale),"
+            " (SELECT count() FROM audience.visit_rollup_stale)"
+            " FROM audience.visit_rollup_through"
+        )
+        [[through, rolled, stale_from, stale]] = rows
+        return Watermark(_naive(through) if rolled else None, _naive(stale_from) if stale else None)
 
     # Marks, by the writer and the erasure.
 

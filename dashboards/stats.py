@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.resources
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -27,7 +26,6 @@ from dashboards.periods import FILTERS, Period, StatsQuery
 OTHER = "Other"
 UNKNOWN = "(unknown)"
 REALTIME_MINUTES = 5
-WATERMARK_SECONDS = 5.0
 _INCLUDE = re.compile(r"/\* include ([a-z_]+) \*/")
 
 
@@ -115,12 +113,12 @@ class Stats:
         self.min_cell = min_cell
         self.rollups = rollups
         self.closed_visits = ClosedVisits(store)
-        self._watermark: tuple[float, Watermark] | None = None
 
     def _parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
         period = period or query.period
         rollups = self._from_rollups(query, period)
-        watermark = self._current_watermark() if rollups else Watermark(None)
+        # Read for each call: a mark of late or erased events must be seen as soon as it is made.
+        watermark = self.closed_visits.watermark() if rollups else Watermark(None)
         # Closed visits that started in [start, rolled_to) from the rollups, the others merged.
         rolled_to, through = watermark.split(period.start, period.end)
         rows_from = max(through, period.start - 2 * VISIT_SPAN)
@@ -151,14 +149,6 @@ class Stats:
         for name in FILTERS:
             parameters[name] = query.filters.get(name, "")
         return parameters
-
-    def _current_watermark(self) -> Watermark:
-        """The watermark, read again after WATERMARK_SECONDS: one read for a dashboard's calls.
-        An older one is as right: the visits rolled up since are merged as open ones."""
-        now = time.monotonic()
-        if self._watermark is None or now - self._watermark[0] > WATERMARK_SECONDS:
-            self._watermark = (now, self.closed_visits.watermark())
-        return self._watermark[1]
 
     def _from_rollups(self, query: StatsQuery, period: Period) -> bool:
         return self.rollups and not query.filters and period.on_whole_utc_hours()

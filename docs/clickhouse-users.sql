@@ -47,6 +47,7 @@ GRANT SELECT ON audience.visit_rollup TO audience_dashboards;
 GRANT SELECT ON audience.visit_rollup_daily TO audience_dashboards;
 GRANT SELECT ON audience.closed_visits TO audience_dashboards;
 GRANT SELECT ON audience.visit_rollup_through TO audience_dashboards;
+GRANT SELECT ON audience.visit_rollup_stale TO audience_dashboards;
 GRANT SELECT ON audience.sites TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.users TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.api_keys TO audience_dashboards;
