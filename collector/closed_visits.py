@@ -12,7 +12,7 @@ now and then; each turn
   that a reader, which takes the rollups before the watermark and the open visits after it, never
   counts a visit twice nor misses one.
 
-Every number comes from ``audience.visit_summaries`` (schema/011_closed_visits.sql), the one
+Every number comes from ``audience.visit_summaries`` (schema/013_visit_pairs.sql), the one
 definition of a visit's numbers, which the dashboards read for the open visits too. An event is
 late when it is stored more than ``LATE_SECONDS`` after it happened (a spool replayed after a
 restart, a spool of another collector): a visit closed and rolled up before such an event came

@@ -5,7 +5,7 @@ UTC hours read the traffic rollups, the others read ``audience.events``; both gi
 numbers (tests check it), except that the rollups count visitors with a sketch that is exact only
 for small counts. Visit metrics are always those of the visits started in the period: functions of
 the set of a visit's events, whatever their order (``audience.visit_summaries``,
-schema/011_closed_visits.sql). The events path merges every such visit from its rows; the rollup
+schema/013_visit_pairs.sql). The events path merges every such visit from its rows; the rollup
 path reads the closed visits' rollups up to the watermark (``collector.closed_visits``) and merges
 only the visits still open after it.
 """

@@ -261,6 +261,16 @@ RESTORED_AFTER_MIDNIGHT = Browser(
         ),
     ),
 )
+# A visit that moves from one network to another after ten minutes (a phone leaving the office's
+# Wi-Fi): its city and operator are those of its first event, not of its last.
+NETWORK_CHANGED_IN_A_VISIT = Browser(
+    agent="iphone",
+    start=3600,
+    sessions=(
+        Session(5, "paris", (_tab(0, _page("/", leave=ON_TIME)),)),
+        Session(600, "brussels", (_tab(0, _page("/a", leave=ON_TIME)),)),
+    ),
+)
 # Four pages from 23:58 with their leaving beacons: a visit across the hour, its events in
 # several insert blocks, so that it has rows in both hours.
 ACROSS_THE_HOUR = Browser(

@@ -201,6 +201,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "010_visits.sql",
         "011_closed_visits.sql",
         "012_visit_rollup_daily.sql",
+        "013_visit_pairs.sql",
         "retention.sql (25 months)",
     ]
 
@@ -212,8 +213,8 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
     visits = store.query_dicts(
         "SELECT visit, any(visitor) AS visitor, toUnixTimestamp(min(start)) AS start,"
         " toUnixTimestamp(max(end)) AS end, sum(pageviews) AS pageviews,"
-        " argMinIfMerge(entry) AS entry, argMaxIfMerge(exit) AS exit,"
-        " argMinMerge(city) AS first_city, argMinMerge(visit_number) AS number"
+        " min(entry).2 AS entry, max(exit).2 AS exit,"
+        " min(city).2 AS first_city, min(visit_number).2 AS number"
         " FROM audience.visits GROUP BY visit ORDER BY visit"
     )
     assert visits == [

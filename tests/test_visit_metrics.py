@@ -45,8 +45,9 @@ Each example asks one of three periods in the site's time zone (Europe/Paris): o
 event (by day), the first day and the next one (by hour). These two meet at the midnight many
 visits cross: such a visit counts, with all its events, on the day it started, while its events
 after midnight count for the next day's visitors and pageviews. An example costs about a second
-(some 35 queries), hence few examples, besides three explicit ones from ``tests.browsing``
-(parallel tabs, a leaving beacon racing the next pageview, tabs restored after midnight); a
+(some 35 queries), hence few examples, besides explicit ones from ``tests.browsing`` (parallel
+tabs, a leaving beacon racing the next pageview, tabs restored after midnight, a visit across the
+hour, a visit that changes networks); a
 failing example stops at the first wrong number (summary and series, then each breakdown), so
 that shrinking stays short.
 """
@@ -85,6 +86,7 @@ from tests.browsing import (
     BASE,
     DAY,
     LEAVING_RACES_NEXT_PAGE,
+    NETWORK_CHANGED_IN_A_VISIT,
     PARALLEL_TABS,
     RESTORED_AFTER_MIDNIGHT,
     TIMEZONE,
@@ -537,6 +539,7 @@ def verdict(found: list[str], where: str, rows: list[dict[str, Any]]) -> None:
 @example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2], rolled=(2 * 86_400, 2, False))
 # Rolled up 40 minutes after a visit across the hour: the watermark is that hour.
 @example(played=[ACROSS_THE_HOUR], asked=QUERIES[0], rolled=(13_500, 0, True))
+@example(played=[NETWORK_CHANGED_IN_A_VISIT], asked=QUERIES[0], rolled=(2 * 86_400, 0, True))
 # Rolled up two days later, half the rows late: whole UTC days come from the daily rollups.
 @example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[0], rolled=(2 * 86_400, 2, True))
 def test_visit_metrics_are_functions_of_the_stored_events(

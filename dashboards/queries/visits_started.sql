@@ -1,5 +1,5 @@
 -- The visits started in [visits_from, end) and kept by the filters, one row each with its metrics
--- and dimensions (audience.visit_summaries, schema/011_closed_visits.sql), merged from their rows
+-- and dimensions (audience.visit_summaries, schema/013_visit_pairs.sql), merged from their rows
 -- of audience.visits in [rows_from, rows_to): a visit's rows lie within VISIT_SPAN of its start.
 -- On the rollup path these are the open visits, after the watermark: a visit that started before
 -- it may have rows after it, and is left out as listed in audience.closed_visits
