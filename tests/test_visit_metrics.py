@@ -47,9 +47,8 @@ visits cross: such a visit counts, with all its events, on the day it started, w
 after midnight count for the next day's visitors and pageviews. An example costs about a second
 (some 35 queries), hence few examples, besides explicit ones from ``tests.browsing`` (parallel
 tabs, a leaving beacon racing the next pageview, tabs restored after midnight, a visit across the
-hour, a visit that changes networks); a
-failing example stops at the first wrong number (summary and series, then each breakdown), so
-that shrinking stays short.
+hour, a visit that changes networks); a failing example stops at the first wrong number (summary
+and series, then each breakdown), so that shrinking stays short.
 """
 
 from __future__ import annotations
@@ -539,6 +538,7 @@ def verdict(found: list[str], where: str, rows: list[dict[str, Any]]) -> None:
 @example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2], rolled=(2 * 86_400, 2, False))
 # Rolled up 40 minutes after a visit across the hour: the watermark is that hour.
 @example(played=[ACROSS_THE_HOUR], asked=QUERIES[0], rolled=(13_500, 0, True))
+# A visit that changes networks, rolled up two days later: its city is its first event's.
 @example(played=[NETWORK_CHANGED_IN_A_VISIT], asked=QUERIES[0], rolled=(2 * 86_400, 0, True))
 # Rolled up two days later, half the rows late: whole UTC days come from the daily rollups.
 @example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[0], rolled=(2 * 86_400, 2, True))
