@@ -172,7 +172,9 @@ def _store_backed(settings: Settings, runtime: Runtime) -> list[BaseRoute]:
 async def _start(runtime: Runtime) -> None:
     settings = runtime.settings
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, agent.warm_up)
+    # The rules common browsers need, compiled while the store opens; done before the process
+    # serves (and freezes its heap, collector.heap). The store owner of workers parses no agent.
+    warming = None if runtime.role == "owner" else loop.run_in_executor(None, agent.warm_up)
     snapshot = settings.data_dir / SITES_SNAPSHOT
     if runtime.role == "all":
         runtime.store = await loop.run_in_executor(
@@ -214,6 +216,8 @@ async def _start(runtime: Runtime) -> None:
     runtime.tasks.append(loop.create_task(_reload_geoip(runtime.geo)))
     if runtime.shared_metrics is not None:
         runtime.tasks.append(loop.create_task(_publish_metrics(runtime, runtime.shared_metrics)))
+    if warming is not None:
+        await warming
 
 
 async def _serve_admin(runtime: Runtime) -> None:

@@ -10,6 +10,7 @@ import logging
 import time
 
 from collector import http
+from collector.agent import NO_HINTS, ClientHints
 from collector.asgi import BodyTooLarge, Receive, Scope, Send, answer, read_body
 from collector.beacon import MAX_BODY_BYTES, BeaconError
 from collector.metrics import Metrics
@@ -60,6 +61,7 @@ class EventEndpoint:
             cookie_state=http.read_cookie(headers),
             global_privacy_control=headers.get("sec-gpc", "").strip() == "1",
             now=int(time.time()),
+            client_hints=_client_hints(headers),
         )
         try:
             outcome = self.pipeline.run(incoming)
@@ -116,3 +118,13 @@ _PREFLIGHT = [
     (b"access-control-allow-headers", b"content-type"),
     (b"access-control-max-age", b"86400"),
 ]
+
+
+def _client_hints(headers: http.Headers) -> ClientHints:
+    """The low-entropy client hints Chromium browsers send; NO_HINTS from the others."""
+    brands = headers.get("sec-ch-ua")
+    mobile = headers.get("sec-ch-ua-mobile")
+    platform = headers.get("sec-ch-ua-platform")
+    if brands is None and mobile is None and platform is None:
+        return NO_HINTS
+    return ClientHints(brands or "", mobile or "", platform or "")

@@ -154,9 +154,19 @@ class Metrics:
         lines: list[str] = []
         _counter(lines, "audience_events_accepted_total", "Events accepted (202, durable).")
         lines.append(f"audience_events_accepted_total {self.accepted}")
+        by_reason: dict[str, int] = defaultdict(int)
+        by_bot_kind: dict[str, int] = {}
+        for key, count in self.dropped.items():
+            reason, _, kind = key.partition("/")  # "bot/monitor": a bot, and its kind
+            by_reason[reason] += count
+            if kind:
+                by_bot_kind[kind] = count
         _counter(lines, "audience_events_dropped_total", "Events answered 202 but not stored.")
-        for reason, count in sorted(self.dropped.items()):
+        for reason, count in sorted(by_reason.items()):
             lines.append(f'audience_events_dropped_total{{reason="{reason}"}} {count}')
+        _counter(lines, "audience_bots_dropped_total", "Events of bots dropped, by kind of bot.")
+        for kind, count in sorted(by_bot_kind.items()):
+            lines.append(f'audience_bots_dropped_total{{kind="{kind}"}} {count}')
         _counter(lines, "audience_events_rejected_total", "Beacons refused, by status code.")
         for status, count in sorted(self.rejected.items()):
             lines.append(f'audience_events_rejected_total{{status="{status}"}} {count}')

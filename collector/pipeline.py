@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from collector import consent
-from collector.agent import Agent, parse_agent
+from collector.agent import NO_HINTS, Agent, ClientHints, parse_agent
 from collector.beacon import Beacon, BeaconError, parse_beacon
 from collector.erasure import ErasedVisitors
 from collector.geo import UNKNOWN, Geo, GeoLocator
@@ -36,6 +36,7 @@ class Incoming(NamedTuple):
     cookie_state: str | None
     global_privacy_control: bool
     now: int
+    client_hints: ClientHints = NO_HINTS
 
 
 class Accepted(NamedTuple):
@@ -46,6 +47,12 @@ class Accepted(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class Dropped:
     reason: str
+    kind: str = ""  # for a bot, which kind ("search", "monitor", ...)
+
+    @property
+    def counted_as(self) -> str:
+        """The metrics key: ``bot/monitor`` for a bot, the reason otherwise."""
+        return f"{self.reason}/{self.kind}" if self.kind else self.reason
 
 
 @dataclass(slots=True)
@@ -73,7 +80,7 @@ class Pipeline:
             for step in STEPS:
                 outcome = step(self, draft)
                 if outcome is not None:
-                    self.metrics.drop(outcome.reason)
+                    self.metrics.drop(outcome.counted_as)
                     return outcome
         except BeaconError as error:
             self.metrics.reject(error.status)
@@ -115,8 +122,8 @@ def limit_rate(pipeline: Pipeline, draft: Draft) -> None:
 
 
 def drop_bots(pipeline: Pipeline, draft: Draft) -> Dropped | None:
-    draft.agent = parse_agent(draft.incoming.user_agent)
-    return Dropped("bot") if draft.agent.is_bot else None
+    draft.agent = parse_agent(draft.incoming.user_agent, draft.incoming.client_hints)
+    return Dropped("bot", draft.agent.bot) if draft.agent.is_bot else None
 
 
 def put_geolocation(pipeline: Pipeline, draft: Draft) -> None:

@@ -1,10 +1,18 @@
-"""parse_agent: browser, major version, OS, device type and bot detection from a User-Agent."""
+"""parse_agent: browser, major version, OS, device type and bot kind from a User-Agent and the
+low-entropy client hints. The corpus of real strings is tested in test_agent_corpus.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from collector.agent import MAX_USER_AGENT_LENGTH, Agent, cache_info, parse_agent
+from collector.agent import (
+    BOT_KINDS,
+    MAX_USER_AGENT_LENGTH,
+    Agent,
+    ClientHints,
+    cache_info,
+    parse_agent,
+)
 from tests.conftest import CHROME, IPHONE
 
 FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -39,24 +47,37 @@ HEADLESS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
 )
+DATADOG_SYNTHETICS = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.109 Safari/537.36 DatadogSynthetics"
+)
+CUBOT_PHONE = (
+    "Mozilla/5.0 (Linux; Android 12; CUBOT P80) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.6099.230 Mobile Safari/537.36"
+)
+REDUCED_ANDROID = (  # the form Chrome's User-Agent reduction sends on phones and tablets alike
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+CHROME_BRANDS = '"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"'
 
 
 @pytest.mark.parametrize(
     ("user_agent", "expected"),
     [
-        pytest.param(CHROME, Agent("Chrome", "131", "Windows", "desktop", False), id="chrome"),
-        pytest.param(FIREFOX, Agent("Firefox", "133", "Ubuntu", "desktop", False), id="firefox"),
-        pytest.param(SAFARI, Agent("Safari", "17", "Mac OS X", "desktop", False), id="safari"),
-        pytest.param(EDGE, Agent("Edge", "131", "Windows", "desktop", False), id="edge"),
-        pytest.param(IPHONE, Agent("Mobile Safari", "17", "iOS", "mobile", False), id="iphone"),
+        pytest.param(CHROME, Agent("Chrome", "131", "Windows", "desktop"), id="chrome"),
+        pytest.param(FIREFOX, Agent("Firefox", "133", "Ubuntu", "desktop"), id="firefox"),
+        pytest.param(SAFARI, Agent("Safari", "17", "Mac", "desktop"), id="safari"),
+        pytest.param(EDGE, Agent("Microsoft Edge", "131", "Windows", "desktop"), id="edge"),
+        pytest.param(IPHONE, Agent("Mobile Safari", "17", "iOS", "mobile"), id="iphone"),
         pytest.param(
             ANDROID_PHONE,
-            Agent("Chrome Mobile", "131", "Android", "mobile", False),
+            Agent("Chrome Mobile", "131", "Android", "mobile"),
             id="android-phone",
         ),
-        pytest.param(IPAD, Agent("Mobile Safari", "17", "iOS", "tablet", False), id="ipad"),
+        pytest.param(IPAD, Agent("Mobile Safari", "17", "iPadOS", "tablet"), id="ipad"),
         pytest.param(
-            ANDROID_TABLET, Agent("Chrome", "131", "Android", "tablet", False), id="android-tablet"
+            ANDROID_TABLET, Agent("Chrome", "131", "Android", "tablet"), id="android-tablet"
         ),
     ],
 )
@@ -65,25 +86,48 @@ def test_browsers(user_agent: str, expected: Agent) -> None:
 
 
 @pytest.mark.parametrize(
-    "user_agent",
+    ("user_agent", "kind"),
     [
-        pytest.param(GOOGLEBOT, id="googlebot"),
-        pytest.param(GOOGLEBOT_SMARTPHONE, id="googlebot-smartphone"),
-        pytest.param(BINGBOT, id="bingbot"),
-        pytest.param("curl/8.5.0", id="curl"),
-        pytest.param("python-requests/2.32.3", id="python-requests"),
-        pytest.param("Wget/1.21.4", id="wget"),
-        pytest.param(HEADLESS, id="headless-chrome"),
-        pytest.param("", id="empty"),
-        pytest.param("   ", id="blank"),
+        pytest.param(GOOGLEBOT, "search", id="googlebot"),
+        pytest.param(GOOGLEBOT_SMARTPHONE, "search", id="googlebot-smartphone"),
+        pytest.param(BINGBOT, "search", id="bingbot"),
+        pytest.param("curl/8.5.0", "library", id="curl"),
+        pytest.param("python-requests/2.32.3", "library", id="python-requests"),
+        pytest.param("Wget/1.21.4", "library", id="wget"),
+        pytest.param(HEADLESS, "automation", id="headless-chrome"),
+        pytest.param(DATADOG_SYNTHETICS, "monitor", id="datadog-synthetics"),
+        pytest.param("", "empty", id="empty"),
+        pytest.param("   ", "empty", id="blank"),
     ],
 )
-def test_bots(user_agent: str) -> None:
-    assert parse_agent(user_agent).is_bot is True
+def test_bots_and_their_kind(user_agent: str, kind: str) -> None:
+    agent = parse_agent(user_agent)
+    assert agent.is_bot is True
+    assert agent.bot == kind
+    assert kind in BOT_KINDS
+
+
+def test_a_phone_whose_model_contains_bot_is_a_visitor() -> None:
+    agent = parse_agent(CUBOT_PHONE)
+    assert agent.is_bot is False
+    assert agent.device == "mobile"
+
+
+@pytest.mark.parametrize(
+    ("hints", "device"),
+    [
+        pytest.param(ClientHints(CHROME_BRANDS, "?1", '"Android"'), "mobile", id="phone"),
+        pytest.param(ClientHints(CHROME_BRANDS, "?0", '"Android"'), "tablet", id="tablet"),
+    ],
+)
+def test_client_hints_settle_chromes_reduced_user_agent(hints: ClientHints, device: str) -> None:
+    """Chrome's reduced string names no model; Sec-CH-UA-Mobile says which form it is."""
+    agent = parse_agent(REDUCED_ANDROID, hints)
+    assert (agent.browser, agent.os, agent.device) == ("Chrome", "Android", device)
 
 
 def test_empty_user_agent_has_no_browser() -> None:
-    assert parse_agent("") == Agent("", "", "", "other", is_bot=True)
+    assert parse_agent("") == Agent("", "", "", "other", bot="empty")
 
 
 @pytest.mark.parametrize(

@@ -149,15 +149,38 @@ def test_oversized_body_is_refused(live: LiveServer, client: httpx.Client) -> No
     assert live.settle() == []
 
 
-def test_bots_get_202_and_are_counted_not_stored(live: LiveServer, client: httpx.Client) -> None:
-    bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-    response = client.post("/api/event", json=beacon(), headers={"user-agent": bot})
-    assert response.status_code == 202
-    assert response.json() == {"status": "dropped", "reason": "bot"}
-    assert "set-cookie" not in response.headers
+MONITOR = (  # Datadog's synthetic browser tests click through cookie banners
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.6099.109 Safari/537.36 DatadogSynthetics"
+)
+
+
+def test_bots_get_202_and_are_counted_by_kind_not_stored(
+    live: LiveServer, client: httpx.Client
+) -> None:
+    googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    for bot in (googlebot, MONITOR, MONITOR):
+        response = client.post("/api/event", json=beacon(), headers={"user-agent": bot})
+        assert response.status_code == 202
+        assert response.json() == {"status": "dropped", "reason": "bot"}
+        assert "set-cookie" not in response.headers
     assert live.settle() == []
     metrics = client.get("/metrics").text
-    assert 'audience_events_dropped_total{reason="bot"} 1' in metrics
+    assert 'audience_events_dropped_total{reason="bot"} 3' in metrics
+    assert 'audience_bots_dropped_total{kind="search"} 1' in metrics
+    assert 'audience_bots_dropped_total{kind="monitor"} 2' in metrics
+
+
+def test_client_hints_settle_a_reduced_user_agent(live: LiveServer, client: httpx.Client) -> None:
+    reduced = (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36"
+    )
+    headers = {"user-agent": reduced, "sec-ch-ua-mobile": "?0", "sec-ch-ua-platform": '"Android"'}
+    response = client.post("/api/event", json=beacon(), headers=headers)
+    assert response.status_code == 202
+    [row] = live.wait_stored(1)
+    assert (row["browser"], row["os"], row["device"]) == ("Chrome", "Android", "tablet")
 
 
 def test_cookie_keeps_visitor_and_visit_and_never_moves_its_expiry(
