@@ -16,7 +16,7 @@ MAX_BODY_BYTES = 4096
 MAX_PATH_LENGTH = 1024
 MAX_ENGAGED_MS = 24 * 3600 * 1000
 EVENT_TYPES = ("pageview", "engagement")
-_CONSENT = re.compile(r"tcf|gcm|manual|cmp:[a-z0-9_.-]{1,32}")
+_CONSENT = re.compile(r"tcf|tcf:outside-gdpr|gcm|manual|cmp:[a-z0-9_.-]{1,32}")
 
 
 class BeaconError(Exception):
@@ -97,7 +97,9 @@ def _consent(value: object) -> str | None:
     if value is None or value == "" or value is False:
         return None
     if not isinstance(value, str) or not _CONSENT.fullmatch(value):
-        raise _invalid("consent", 'expected "tcf", "gcm", "manual" or "cmp:<name>"')
+        raise _invalid(
+            "consent", 'expected "tcf", "tcf:outside-gdpr", "gcm", "manual" or "cmp:<name>"'
+        )
     return value
 
 

@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not treat Global Privacy Control as a refusal for this site",
     )
+    add.add_argument(
+        "--count-outside-gdpr",
+        action="store_true",
+        help="count visitors to whom the TCF consent manager says the GDPR does not apply "
+        '(gdprApplies false; the tag must also say data-outside-gdpr="count"); '
+        "default: count nothing without a consent",
+    )
     site_commands.add_parser("list", help="list the registered sites")
     remove = site_commands.add_parser("remove", help="unregister a site (its data stays)")
     remove.add_argument("domain")

@@ -145,6 +145,7 @@ def _sites(arguments: argparse.Namespace, context: Context) -> int:
                 tuple(check_origin(origin) for origin in arguments.origin),
                 check_timezone(arguments.timezone),
                 respect_gpc=not arguments.ignore_gpc,
+                count_outside_gdpr=arguments.count_outside_gdpr,
             )
             store.save_site(site)
             context.sites_changed()
@@ -152,7 +153,9 @@ def _sites(arguments: argparse.Namespace, context: Context) -> int:
         elif arguments.sites_command == "list":
             for site in store.sites().values():
                 gpc = "honours GPC" if site.respect_gpc else "ignores GPC"
-                print(f"{site.domain}\t{site.timezone}\t{gpc}\t{' '.join(site.origins)}", file=out)
+                gdpr = "counts outside GDPR" if site.count_outside_gdpr else "consent only"
+                origins = " ".join(site.origins)
+                print(f"{site.domain}\t{site.timezone}\t{gpc}\t{gdpr}\t{origins}", file=out)
         else:
             domain = normalize_domain(arguments.domain)
             known = store.sites().get(domain)

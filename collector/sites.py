@@ -29,6 +29,7 @@ class Site:
     origins: tuple[str, ...] = ()
     timezone: str = DEFAULT_TIMEZONE
     respect_gpc: bool = True
+    count_outside_gdpr: bool = False  # a TCF CMP's gdprApplies=false counts (README, TCF)
     _patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -111,7 +112,7 @@ class SiteRegistry:
     def save_snapshot(self, path: Path) -> None:
         records = [
             {"domain": s.domain, "origins": list(s.origins), "timezone": s.timezone,
-             "respect_gpc": s.respect_gpc}
+             "respect_gpc": s.respect_gpc, "count_outside_gdpr": s.count_outside_gdpr}
             for s in self._sites.values()
         ]  # fmt: skip
         # A name of its own: the admin socket and the periodic reload may both save at once.
@@ -135,7 +136,13 @@ class SiteRegistry:
         self._snapshot_stamp = stamp
         self.replace(
             {
-                r["domain"]: Site(r["domain"], tuple(r["origins"]), r["timezone"], r["respect_gpc"])
+                r["domain"]: Site(
+                    r["domain"],
+                    tuple(r["origins"]),
+                    r["timezone"],
+                    r["respect_gpc"],
+                    r.get("count_outside_gdpr", False),  # a snapshot written before 014
+                )
                 for r in records
             }
         )

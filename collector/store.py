@@ -337,25 +337,26 @@ class Store:
 
     def sites(self) -> dict[str, Site]:
         rows = self._rows(
-            "SELECT domain, origins, timezone, respect_gpc"
+            "SELECT domain, origins, timezone, respect_gpc, count_outside_gdpr"
             " FROM audience.sites FINAL ORDER BY domain"
         )
         return {
-            domain: Site(domain, tuple(origins), timezone, bool(gpc))
-            for domain, origins, timezone, gpc in rows
+            domain: Site(domain, tuple(origins), timezone, bool(gpc), bool(outside_gdpr))
+            for domain, origins, timezone, gpc, outside_gdpr in rows
         }
 
     def save_site(self, site: Site, *, deleted: bool = False) -> None:
         self._command(
             "INSERT INTO audience.sites"
-            " (domain, origins, timezone, respect_gpc, updated_at, deleted)"
-            " VALUES ({d:String}, {o:Array(String)}, {t:String}, {g:UInt8},"
+            " (domain, origins, timezone, respect_gpc, count_outside_gdpr, updated_at, deleted)"
+            " VALUES ({d:String}, {o:Array(String)}, {t:String}, {g:UInt8}, {c:UInt8},"
             " fromUnixTimestamp64Milli({u:Int64}, 'UTC'), {x:UInt8})",
             {
                 "d": site.domain,
                 "o": list(site.origins),
                 "t": site.timezone,
                 "g": int(site.respect_gpc),
+                "c": int(site.count_outside_gdpr),
                 "u": int(time.time() * 1000),
                 "x": int(deleted),
             },

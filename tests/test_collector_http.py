@@ -92,6 +92,7 @@ def test_unknown_address_gives_empty_geography(live: LiveServer, client: httpx.C
     [
         ({"consent": None}, {}, 403, "no consent"),
         ({}, {"sec-gpc": "1"}, 403, "Global Privacy Control"),
+        ({"consent": "tcf:outside-gdpr"}, {}, 403, "GDPR does not apply"),
         ({"site": "unknown.org"}, {}, 404, "unknown site"),
         ({"type": "click"}, {}, 400, "type"),
         ({"url": "javascript:alert(1)"}, {}, 400, "url"),

@@ -256,6 +256,7 @@ def test_snapshot_round_trip(tmp_path: Path) -> None:
             origins=("https://shop.test", "https://*.shop.test:*"),
             timezone="America/New_York",
             respect_gpc=False,
+            count_outside_gdpr=True,
         ),
         "localhost": Site("localhost", timezone="UTC"),
     }
@@ -271,6 +272,7 @@ def test_snapshot_round_trip(tmp_path: Path) -> None:
     shop = loaded.get("shop.test")
     assert shop is not None
     assert shop.respect_gpc is False
+    assert shop.count_outside_gdpr is True
     assert shop.timezone == "America/New_York"
     assert shop.allows_origin("https://www.shop.test:8443")
     assert not shop.allows_origin("https://shop.test.evil.test")
