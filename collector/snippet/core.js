@@ -98,10 +98,11 @@ function grant(on, how) {
   }
 }
 
-// Call then() once test() is true: CMPs load after us, and some never do.
-function wait(test, then, tries) {
+// Call then() once test() is true: a CMP may load long after us (a slow network, a tag manager)
+// or never. Checked as long as the page lives, ever more rarely: from 0.1 s up to every 2 s.
+function wait(test, then, delay) {
   if (test()) then();
-  else if ((tries || 0) < 100) setTimeout(wait, 100, test, then, (tries || 0) + 1);
+  else setTimeout(wait, delay || 100, test, then, Math.min((delay || 100) * 1.5, 2000));
 }
 
 ['pushState', 'replaceState'].forEach(function (name) {

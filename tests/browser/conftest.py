@@ -3,6 +3,7 @@ served beside the real collector on 127.0.0.1. Skipped, with the reason, without
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -27,6 +28,13 @@ from tests.conftest import LiveServer, environment, free_port, register
 HERE = Path(__file__).parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TARTEAUCITRON = HERE / "node_modules" / "tarteaucitronjs" / "tarteaucitron.js"
+IAB_TCF = HERE / "node_modules" / "@iabtechlabtcf"  # the IAB Tech Lab's stub, CMP API and core
+_IAB_IMPORTS = {
+    "imports": {
+        "@iabtechlabtcf/core": "/vendor/iabtcf/core/lib/mjs/index.js",
+        "@iabtechlabtcf/cmpapi": "/vendor/iabtcf/cmpapi/lib/mjs/index.js",
+    }
+}
 # A desktop browser's User-Agent: the headless one names itself HeadlessChrome, a bot marker.
 DESKTOP_CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -50,12 +58,27 @@ if CHROMIUM is None:
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="install the test extra")
 
 
-def page_html(collector: str, script: str, cmp: str | None, attributes: str = "") -> str:
+def page_html(
+    collector: str, script: str, cmp: str | None, attributes: str = "", cmp_after_ms: int = 0
+) -> str:
+    """A page with the snippet and a CMP: loaded with the page, or inserted by a timer after
+    ``cmp_after_ms`` (a CMP behind a slow network or an asynchronous tag manager)."""
     setup = ""
+    source, kind = f"/cmps/{cmp}.js", "text/javascript"
     if cmp == "tarteaucitron":
         setup = '<script src="/vendor/tarteaucitron/tarteaucitron.js"></script>'
-    if cmp:
-        setup += f'<script src="/cmps/{cmp}.js"></script>'
+    if cmp == "iab":  # the IAB stub inline first, as sites do; the CMP a module, maybe late
+        setup = '<script src="/vendor/iabtcf/stub/lib/stub.js"></script>'
+        setup += f'<script type="importmap">{json.dumps(_IAB_IMPORTS)}</script>'
+        source, kind = "/cmps/iab.mjs", "module"
+    if cmp and cmp_after_ms:
+        setup += (
+            "<script>setTimeout(function () { var s = document.createElement('script'); "
+            f"s.type = '{kind}'; s.src = '{source}'; document.head.appendChild(s); }}, "
+            f"{cmp_after_ms});</script>"
+        )
+    elif cmp:
+        setup += f'<script type="{kind}" src="{source}"></script>'
     return (
         "<!doctype html><html><head><meta charset=utf-8><title>Test page</title>"
         f'{setup}<script defer src="{collector}/js/{script}" data-site="localhost" '
@@ -70,12 +93,17 @@ def site_app(collector_url: str) -> Starlette:
         params = request.path_params
         cmp = None if params["cmp"] == "none" else params["cmp"]
         attributes = request.query_params.get("attrs", "")
-        return HTMLResponse(page_html(collector_url, params["script"], cmp, attributes))
+        cmp_after_ms = int(request.query_params.get("cmp_after_ms", "0"))
+        return HTMLResponse(
+            page_html(collector_url, params["script"], cmp, attributes, cmp_after_ms)
+        )
 
     routes = [
         Route("/page/{script}/{cmp}/{name:path}", page),
         Mount("/cmps", StaticFiles(directory=HERE / "cmps")),
     ]
+    if IAB_TCF.exists():
+        routes.append(Mount("/vendor/iabtcf", StaticFiles(directory=IAB_TCF)))
     if TARTEAUCITRON.exists():
         routes.append(Mount("/vendor/tarteaucitron", StaticFiles(directory=TARTEAUCITRON.parent)))
     return Starlette(routes=routes)
@@ -166,11 +194,18 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def same_origin(tmp_path: Path, geo_files: Any, chromium: Any) -> Iterator[Browser]:
-    settings = Settings.from_environ(environment(tmp_path / "data", geo_files))
-    register(settings, Site("localhost"))
+@contextmanager
+def same_origin_browser(path: Path, geo_files: Any, chromium: Any, site: Site) -> Iterator[Browser]:
+    """A browser on the test website, served with the collector on one origin for ``site``."""
+    settings = Settings.from_environ(environment(path / "data", geo_files))
+    register(settings, site)
     with LiveServer(settings, wrap=SameOrigin) as live:
         context = chromium.new_context(user_agent=DESKTOP_CHROME)
         yield Browser(live, context)
         context.close()
+
+
+@pytest.fixture
+def same_origin(tmp_path: Path, geo_files: Any, chromium: Any) -> Iterator[Browser]:
+    with same_origin_browser(tmp_path, geo_files, chromium, Site("localhost")) as browser:
+        yield browser

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import TARTEAUCITRON, Browser
+from tests.browser.conftest import IAB_TCF, TARTEAUCITRON, Browser
 from tests.browser.test_snippet import pageviews
 
 MARKERS = {
@@ -85,3 +85,41 @@ def test_klaro_waits_for_a_saved_choice(same_origin: Browser) -> None:
     page.evaluate("() => __cmp.set(true)")
     [row] = pageviews(same_origin, 1)
     assert row["consent"] == "cmp:klaro"
+
+
+NOT_INSTALLED = "the IAB TCF packages are not installed: npm ci --prefix tests/browser"
+LATE = [
+    "tcf",
+    pytest.param("iab", marks=pytest.mark.skipif(not IAB_TCF.exists(), reason=NOT_INSTALLED)),
+    "cookiebot",
+    "onetrust",
+    "klaro",
+]  # the adapters that check for their CMP; the others listen to its queue or events
+
+
+@pytest.mark.parametrize("cmp", LATE)
+def test_a_consent_manager_that_arrives_20_seconds_late(same_origin: Browser, cmp: str) -> None:
+    """The CMP's script is inserted 20 s after the page (page time, on Playwright's clock; ``iab``
+    is the IAB's CMP API behind the IAB stub the page loaded at once); the visitor accepts once
+    its banner is there: exactly one pageview, and no request before."""
+    same_origin.context.clock.install()
+    adapter = "tcf" if cmp == "iab" else cmp
+    url = f"{same_origin.live.url}/page/audience.{adapter}.js/{cmp}/index.html?cmp_after_ms=20000"
+    page = same_origin.open(url)
+    page.clock.run_for(19_000)
+    assert page.evaluate("() => typeof window.__cmp") == "undefined"
+    for _ in range(100):  # the timer fires; the script then loads over the (real) network
+        page.clock.run_for(500)
+        if page.evaluate("() => typeof window.__cmp") != "undefined":
+            break
+    assert page.evaluate("() => typeof window.__cmp") == "object"
+    page.clock.run_for(3_000)  # the adapter's backing-off check has found the CMP
+    assert same_origin.collector_requests() == []
+
+    page.evaluate("() => __cmp.set(true)")
+    page.clock.run_for(1_000)
+    [row] = pageviews(same_origin, 1)
+    assert row["consent"] == MARKERS[adapter]
+    page.clock.run_for(2_000)
+    page.wait_for_timeout(300)
+    assert pageviews(same_origin, 1) == [row]
