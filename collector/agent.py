@@ -121,6 +121,8 @@ def cache_info() -> Any:
 def _parse_agent(user_agent: str, hints: ClientHints) -> Agent:
     if not user_agent.strip():
         return EMPTY
+    if not user_agent.isascii():  # browsers send ASCII; the rule filters work on ASCII only
+        user_agent = user_agent.encode("ascii", "replace").decode("ascii")
     return _classify(user_agent, hints)
 
 

@@ -126,6 +126,14 @@ def test_client_hints_settle_chromes_reduced_user_agent(hints: ClientHints, devi
     assert (agent.browser, agent.os, agent.device) == ("Chrome", "Android", device)
 
 
+def test_a_user_agent_with_non_ascii_characters_is_read_without_them() -> None:
+    """Browsers send ASCII; any other character is read as "?", so the rule filters still apply."""
+    agent = parse_agent(CHROME + " (Ünïcödé; ☃)")
+    assert agent == parse_agent(CHROME + " (?n?c?d?; ?)")
+    assert (agent.browser, agent.os, agent.device) == ("Chrome", "Windows", "desktop")
+    assert not agent.is_bot
+
+
 def test_empty_user_agent_has_no_browser() -> None:
     assert parse_agent("") == Agent("", "", "", "other", bot="empty")
 
