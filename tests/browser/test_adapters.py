@@ -91,10 +91,8 @@ NOT_INSTALLED = "the IAB TCF packages are not installed: npm ci --prefix tests/b
 LATE = [
     "tcf",
     pytest.param("iab", marks=pytest.mark.skipif(not IAB_TCF.exists(), reason=NOT_INSTALLED)),
-    "cookiebot",
-    "onetrust",
     "klaro",
-]  # the adapters that check for their CMP; the others listen to its queue or events
+]  # adapters that check for their CMP (the others listen to its queue or events), and the stub
 
 
 @pytest.mark.parametrize("cmp", LATE)
