@@ -100,13 +100,14 @@ class OrderedRuleFilter:
 
     def _add_widest_compilable(self, pattern: str, options: Any) -> bool:
         """Add the pattern, or else the pattern without its lookarounds; False if neither."""
-        for widest in (pattern, without_lookarounds(pattern)):
+        try:
+            self._filter.Add(pattern, options)
+        except re2.error:
             try:
-                self._filter.Add(widest, options)
+                self._filter.Add(without_lookarounds(pattern), options)
             except re2.error:
-                continue
-            return True
-        return False
+                return False
+        return True
 
     def candidates(self, text: str) -> Sequence[Rule]:
         if not text.isascii():
