@@ -14,6 +14,12 @@ divided by the time from the run's start until the spool was empty again.
 Afterwards the collectors are stopped and their stores opened: the rows stored must equal the
 events the collectors accepted, and every 202 wrk counted.
 
+With ``--before CHECKOUT`` (another checkout of the project, such as a git worktree of the commit
+before a change), that checkout's one-process collector runs too, as a fourth server in the same
+rounds, so that a change is measured against its predecessor under the same noise; its site is
+registered with its own CLI. ``--before-python`` names the interpreter of an environment that
+has that checkout's dependencies (the default is this one).
+
 With ``--profile DIR``, py-spy samples the one-process collector during its runs and the summary
 of where the time goes (own time by function, and time under each pipeline step) is printed.
 """
@@ -90,6 +96,7 @@ class Server:
     spool: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     measures: list[Measure] = field(default_factory=list)
+    cwd: Path | None = None
 
     @property
     def url(self) -> str:
@@ -101,6 +108,28 @@ def prepared_collector_env(data_dir: Path) -> dict[str, str]:
     environ = collector_environment(data_dir)
     register_site(environ, Site(SITE, origins=(f"https://{SITE}",)))
     return environ
+
+
+def before_collector(checkout: Path, python: str, data_dir: Path, port: int) -> Server:
+    """The one-process collector of another checkout, its site registered by its own CLI."""
+    checkout = checkout.resolve()
+    environ = collector_environment(data_dir) | {"PYTHONPATH": str(checkout)}
+    add_site = [python, "-m", "collector.cli", "sites", "add", SITE, "--origin", f"https://{SITE}"]
+    subprocess.run(add_site, cwd=checkout, env=_process_env(environ), check=True)
+    return Server(
+        f"before: {checkout.name} (1 process)",
+        [python, "-m", "collector.cli", "serve", "--port", str(port)],
+        environ,
+        "/readyz",
+        port,
+        spool=data_dir / "spool",
+        cwd=checkout,
+    )
+
+
+def _process_env(server_env: dict[str, str]) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCE_")}
+    return inherited | server_env
 
 
 def beacon_requests(count: int, seed: int = 7) -> list[tuple[dict[str, str], str]]:
@@ -215,10 +244,14 @@ def cpu_seconds(root_pid: int) -> float:
 
 @contextmanager
 def running(server: Server, log_dir: Path) -> Iterator[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUDIENCE_")} | server.env
-    with (log_dir / f"{server.name}.log").open("ab") as log:
+    log_name = "".join(c if c.isalnum() else "-" for c in server.name)
+    with (log_dir / f"{log_name}.log").open("ab") as log:
         server.process = subprocess.Popen(
-            server.command, env=env, stdout=log, stderr=subprocess.STDOUT
+            server.command,
+            env=_process_env(server.env),
+            cwd=server.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_ready(server.url + server.ready_path, server.process)
@@ -327,7 +360,7 @@ def summary_line(server: Server, baseline: float) -> str:
         for status, count in measure.statuses.items():
             statuses[status] = statuses.get(status, 0) + count
     return (
-        f"{server.name:<22} {rate:>9,.0f} req/s  {stored:>9,.0f} stored/s  "
+        f"{server.name:<30} {rate:>9,.0f} req/s  {stored:>9,.0f} stored/s  "
         f"ratio {stored / baseline:>5.2f}  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms  "
         f"CPU {cpu_us:6.0f} µs/request  statuses {statuses}"
     )
@@ -340,6 +373,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2, help="the multi-process collector's N")
     parser.add_argument("--profile", type=Path, help="py-spy the one-process collector into DIR")
+    parser.add_argument("--before", type=Path, help="another checkout's collector, measured too")
+    parser.add_argument("--before-python", default=sys.executable, help="its interpreter")
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -347,7 +382,7 @@ def main() -> None:
     script = work / "beacons.lua"
     script.write_text(wrk_script(beacon_requests(DISTINCT_REQUESTS)))
     serve = [sys.executable, "-m", "collector.cli", "serve", "--port"]
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     single = Server(
         "collector (1 process)",
         [*serve, str(ports[0])],
@@ -372,18 +407,25 @@ def main() -> None:
         "/",
         ports[2],
     )  # fmt: skip
+    collectors = [single, multi]
+    if arguments.before:
+        before = before_collector(
+            arguments.before, arguments.before_python, work / "before", ports[3]
+        )
+        collectors.append(before)
+    servers = (bare, *collectors)
     print(f"work directory: {work}", flush=True)
     with ExitStack() as stack:
-        for server in (bare, single, multi):
+        for server in servers:
             stack.enter_context(running(server, work))
         sampler = None
         if arguments.profile:
             assert single.process is not None
             sampler = profile.Sampler(single.process.pid, arguments.profile)
         for round_number in range(1, arguments.rounds + 1):
-            for server in (bare, single, multi):
+            for server in servers:
                 wait_drained(server)
-                wait_quiet((bare, single, multi))
+                wait_quiet(servers)
                 started = time.monotonic()
                 if sampler and server is single:
                     sampler.start()
@@ -393,19 +435,19 @@ def main() -> None:
                 measure.drain_seconds = wait_drained(server) if server.spool else 0.0
                 server.measures.append(measure)
                 print(
-                    f"round {round_number} {server.name:<22} {measure.per_second:>9,.0f} req/s "
+                    f"round {round_number} {server.name:<30} {measure.per_second:>9,.0f} req/s "
                     f"p99 {measure.p99_ms:6.2f} ms drain {measure.drain_seconds:4.1f} s "
                     f"({time.monotonic() - started:.0f} s)",
                     flush=True,
                 )
         time.sleep(2 * SNAPSHOT_SECONDS)  # the workers' last metrics snapshots
-        accepted = {server.name: accepted_total(server) for server in (single, multi)}
+        accepted = {server.name: accepted_total(server) for server in collectors}
     baseline = statistics.median(m.per_second for m in bare.measures)
     print()
-    for server in (bare, single, multi):
+    for server in servers:
         print(summary_line(server, baseline))
     print()
-    matches = [check_stored(server, accepted[server.name]) for server in (single, multi)]
+    matches = [check_stored(server, accepted[server.name]) for server in collectors]
     single_rate = statistics.median(m.stored_per_second for m in single.measures)
     multi_rate = statistics.median(m.stored_per_second for m in multi.measures)
     print(f"stored/s of {multi.name} over 1 process: {multi_rate / single_rate:.2f}")
