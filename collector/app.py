@@ -102,7 +102,9 @@ def create_app(
     settle_heap: bool = False,
     writer: Writer | None = None,
 ) -> CollectorApp:
-    """``store``, ``metrics`` and ``writer`` are the store owner's own, for ``role="owner"``.
+    """``store``, ``metrics`` and ``writer`` are the store owner's own, for ``role="owner"``; for
+    ``role="all"``, ``store`` may be one already opened and migrated, which the app then closes
+    when it stops (else it opens its own).
     ``settle_heap`` tunes the garbage collector once started (``collector.heap``): for the
     serving processes of ``audience serve``, not for a test process."""
     metrics = metrics or Metrics()
@@ -177,9 +179,10 @@ async def _start(runtime: Runtime) -> None:
     warming = None if runtime.role == "owner" else loop.run_in_executor(None, agent.warm_up)
     snapshot = settings.data_dir / SITES_SNAPSHOT
     if runtime.role == "all":
-        runtime.store = await loop.run_in_executor(
-            None, Store.open, settings.clickhouse_url, settings.retention_months
-        )
+        if runtime.store is None:
+            runtime.store = await loop.run_in_executor(
+                None, Store.open, settings.clickhouse_url, settings.retention_months
+            )
         runtime.sites.replace(runtime.store.sites())
         runtime.sites.save_snapshot(snapshot)
         runtime.writer = Writer(

@@ -51,9 +51,10 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
 
         settings = prepare_demo(settings)
     GeoLocator(settings.geoip_city, settings.geoip_operator).close()  # fail before listening
-    # Migrations are applied at start, and an unreachable store stops it here.
+    # Migrations are applied at start, and an unreachable store stops it here. The store opened
+    # here is the one the process serves with: the app or the store owner closes it when it stops.
     try:
-        Store.open(settings.clickhouse_url, settings.retention_months).close()
+        store = Store.open(settings.clickhouse_url, settings.retention_months)
     except StoreError as error:
         raise SettingsError(f"{store_variable(settings)}: {error}") from None
     options: dict[str, Any] = {
@@ -69,10 +70,10 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
     demo_traffic = _start_demo(settings) if demo else None
     try:
         if workers == 1:
-            app = create_app(settings, settle_heap=True)
+            app = create_app(settings, store=store, settle_heap=True)
             config = uvicorn.Config(app, **options)
             return run_server(config, lambda: app.runtime.metrics.stored_rows)
-        owner = StoreOwner(settings, options["log_config"])
+        owner = StoreOwner(settings, store, options["log_config"])
         owner.start()
         factory = "collector.serve:http_worker_app"
         config = uvicorn.Config(factory, factory=True, workers=workers, **options)
@@ -100,9 +101,9 @@ class StoreOwner:
     read, and on the embedded store the dashboards and metrics the workers forward to its Unix
     socket."""
 
-    def __init__(self, settings: Settings, log_config: dict[str, Any]) -> None:
+    def __init__(self, settings: Settings, store: Store, log_config: dict[str, Any]) -> None:
         self.settings = settings
-        self.store = Store.open(settings.clickhouse_url, settings.retention_months)
+        self.store = store  # opened and migrated; closed by stop()
         self.metrics = Metrics()
         self.writer = Writer(
             SpoolConsumer(settings.spool_dir),
