@@ -2,11 +2,14 @@
 with one line naming the variable, never a traceback; and what it makes on disk is private.
 
 Each row is a real ``audience serve`` process in a fresh directory, started as a user starts it.
-The rows: every combination of set and unset for AUDIENCE_DATA_DIR, AUDIENCE_SECRET_KEY,
-AUDIENCE_SPOOL_DIR, AUDIENCE_CLICKHOUSE_URL and the GeoIP variables (32), all of which must get
-ready; a set data directory exists already in half of them and is missing in the other half, so
-that each of the two meets each value of every other variable. Then each unusable value of one of
-them, with the others unset and with the others set, all of which must stop naming that variable.
+The rows that must get ready: AUDIENCE_DATA_DIR unset, set to a missing directory or to an
+existing one, and AUDIENCE_SECRET_KEY, AUDIENCE_SPOOL_DIR, AUDIENCE_CLICKHOUSE_URL and the GeoIP
+variables set or unset. Of their 48 combinations, the rows are a covering array of strength 3:
+whatever three of the five variables, every combination of their values is in some row (18
+rows; none set and all set among them). What settings do together comes from two or three of
+them (a spool inside or outside a data directory that exists or not), and each row is a
+process's start, seconds of CPU. Then each unusable value of one of them, with the others unset
+and with the others set, all of which must stop naming that variable.
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def geoip_wrong_kind(root: Path, geo: GeoFiles) -> dict[str, str]:
 
 
 USABLE: dict[str, tuple[Value, ...]] = {
-    "AUDIENCE_DATA_DIR": (unset, data_dir_missing),  # missing or existing: see usable_rows
+    "AUDIENCE_DATA_DIR": (unset, data_dir_missing, data_dir_existing),
     "AUDIENCE_SECRET_KEY": (unset, secret_set),
     "AUDIENCE_SPOOL_DIR": (unset, spool_missing),
     "AUDIENCE_CLICKHOUSE_URL": (unset, store_missing),
@@ -141,14 +144,28 @@ class Row:
         return "+".join(value.__name__ for value in self.values if value is not unset) or "none"
 
 
+STRENGTH = 3
+
+
+def _triples(values: tuple[Value, ...]) -> set[tuple[tuple[int, ...], tuple[Value, ...]]]:
+    """The (variables, values) of every three variables of a row."""
+    return {
+        (chosen, tuple(values[index] for index in chosen))
+        for chosen in itertools.combinations(range(len(values)), STRENGTH)
+    }
+
+
 def usable_rows() -> list[Row]:
-    rows = []
-    for values in itertools.product(*USABLE.values()):
-        others_set = sum(value is not unset for value in values[1:])
-        if values[0] is data_dir_missing and others_set % 2:
-            values = (data_dir_existing, *values[1:])
-        rows.append(Row(values))
-    return rows
+    """A covering array of strength 3, built greedily: none set, all set, then each time the
+    combination that covers the most triples not yet covered (the first of them in order)."""
+    candidates = list(itertools.product(*USABLE.values()))
+    chosen = [candidates[0], candidates[-1]]
+    uncovered = set().union(*map(_triples, candidates)) - set().union(*map(_triples, chosen))
+    while uncovered:
+        best = max(candidates, key=lambda values: len(_triples(values) & uncovered))
+        chosen.append(best)
+        uncovered -= _triples(best)
+    return [Row(values) for values in chosen]
 
 
 def unusable_rows() -> list[Row]:
@@ -227,8 +244,14 @@ def run_rows(rows: list[Row], tmp_path: Path, geo: GeoFiles) -> list[Outcome]:
 
 def test_every_usable_combination_gets_ready(tmp_path: Path, geo_files: GeoFiles) -> None:
     rows = usable_rows()
-    assert len(rows) == 32
-    assert sum(row.values[0] is data_dir_existing for row in rows) == 8
+    every_value = [range(len(values)) for values in USABLE.values()]
+    for chosen in itertools.combinations(range(len(USABLE)), STRENGTH):
+        wanted = itertools.product(*(every_value[index] for index in chosen))
+        found = {
+            tuple(list(USABLE.values())[i].index(row.values[i]) for i in chosen) for row in rows
+        }
+        assert set(wanted) <= found, f"variables {chosen}: {set(wanted) - found} in no row"
+    assert len(rows) == 18
     for outcome in run_rows(rows, tmp_path, geo_files):
         name = outcome.row.name
         assert outcome.ready, f"{name} did not get ready:\n{outcome.stderr}"
