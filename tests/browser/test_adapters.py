@@ -92,7 +92,7 @@ LATE = [
     "tcf",
     pytest.param("iab", marks=pytest.mark.skipif(not IAB_TCF.exists(), reason=NOT_INSTALLED)),
     "klaro",
-]  # adapters that check for their CMP (the others listen to its queue or events), and the stub
+]  # tcf and klaro check for their CMP until it comes; iab is the IAB Tech Lab's stub, queueing
 
 
 @pytest.mark.parametrize("cmp", LATE)
