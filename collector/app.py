@@ -7,7 +7,7 @@
   connection of its own to a ClickHouse server; on the embedded store, which only the owner may
   open, it forwards them to the owner;
 - ``owner``: the dashboards of the store owner, which serves them to its workers on a Unix socket
-  (``collector.forward``).
+  (``collector.web.forward``).
 """
 
 from __future__ import annotations
@@ -24,31 +24,35 @@ from typing import Literal
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount, Route
 
-from collector import agent, cli, commands, geo, heap, retention, views
-from collector.admin import AdminServer, Answer, Runner, admin_socket
-from collector.asgi import Receive, Scope, Send
-from collector.erasure import ErasedVisitors
-from collector.forward import ToStoreOwner, owner_socket
-from collector.geo import GeoLocator
-from collector.ingest import EventEndpoint
-from collector.metrics import (
+from collector.console import arguments, commands
+from collector.console.admin import AdminServer, Answer, Runner, admin_socket
+from collector.ingest import agent, geo
+from collector.ingest.endpoint import EventEndpoint
+from collector.ingest.geo import GeoLocator
+from collector.ingest.pipeline import Pipeline
+from collector.ops import heap
+from collector.ops.metrics import (
     OWNER_SNAPSHOT,
     SNAPSHOT_SECONDS,
     Metrics,
     SharedMetrics,
     snapshot_directory,
 )
-from collector.pipeline import Pipeline
-from collector.privacy_api import PrivacyAPI
-from collector.privacy_page import PrivacyPage
-from collector.ratelimit import RateLimiter
-from collector.security import SecurityHeaders, security_txt
+from collector.privacy.api import PrivacyAPI
+from collector.privacy.page import PrivacyPage
 from collector.settings import Settings
-from collector.sites import SiteRegistry
-from collector.spool import SpoolConsumer, SpoolProducer
-from collector.store import Store, StoreError, is_embedded
-from collector.visitor import StateSigner
-from collector.writer import Writer
+from collector.storage import retention
+from collector.storage.erased import ErasedVisitors
+from collector.storage.sites import SiteRegistry
+from collector.storage.spool import SpoolConsumer, SpoolProducer
+from collector.storage.store import Store, StoreError, is_embedded
+from collector.storage.writer import Writer
+from collector.web import views
+from collector.web.asgi import Receive, Scope, Send
+from collector.web.forward import ToStoreOwner, owner_socket
+from collector.web.ratelimit import RateLimiter
+from collector.web.security import SecurityHeaders, security_txt
+from collector.web.visitor import StateSigner
 from dashboards.app import create_dashboards
 
 log = logging.getLogger("audience.app")
@@ -105,7 +109,7 @@ def create_app(
     """``store``, ``metrics`` and ``writer`` are the store owner's own, for ``role="owner"``; for
     ``role="all"``, ``store`` may be one already opened and migrated, which the app then closes
     when it stops (else it opens its own).
-    ``settle_heap`` tunes the garbage collector once started (``collector.heap``): for the
+    ``settle_heap`` tunes the garbage collector once started (``collector.ops.heap``): for the
     serving processes of ``audience serve``, not for a test process."""
     metrics = metrics or Metrics()
     runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store, writer=writer)
@@ -175,7 +179,7 @@ async def _start(runtime: Runtime) -> None:
     settings = runtime.settings
     loop = asyncio.get_running_loop()
     # The rules common browsers need, compiled while the store opens; done before the process
-    # serves (and freezes its heap, collector.heap). The store owner of workers parses no agent.
+    # serves (and freezes its heap, collector.ops.heap). The store owner of workers parses no agent.
     warming = None if runtime.role == "owner" else loop.run_in_executor(None, agent.warm_up)
     snapshot = settings.data_dir / SITES_SNAPSHOT
     if runtime.role == "all":
@@ -225,7 +229,7 @@ async def _start(runtime: Runtime) -> None:
 
 async def _serve_admin(runtime: Runtime) -> None:
     """On the embedded store, which no other process may open, the admin commands of other
-    shells are run here (``collector.admin``)."""
+    shells are run here (``collector.console.admin``)."""
     if not runtime.settings.is_embedded:
         return
     runtime.admin = AdminServer(admin_socket(runtime.settings.data_dir), _admin_runner(runtime))
@@ -245,7 +249,7 @@ def _admin_runner(runtime: Runtime) -> Runner:
         context = commands.Context(
             settings, out, err, stdin, commands.borrowed_store(store), runtime.writer, sites_changed
         )
-        status = cli.run_in_server(words, context)
+        status = arguments.run_in_server(words, context)
         return Answer(status, out.getvalue(), err.getvalue())
 
     return run

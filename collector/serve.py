@@ -10,46 +10,59 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import uvicorn
 
-from collector import logs
-from collector.app import ERASED_SNAPSHOT, SITES_RELOAD_SECONDS, SITES_SNAPSHOT, create_app
-from collector.erasure import ErasedVisitors
-from collector.forward import ClientScope, owner_socket, private_directory
-from collector.geo import GeoLocator
-from collector.metrics import (
+from collector.app import (
+    ERASED_SNAPSHOT,
+    SITES_RELOAD_SECONDS,
+    SITES_SNAPSHOT,
+    CollectorApp,
+    create_app,
+)
+from collector.ingest.geo import GeoLocator
+from collector.ops import logs
+from collector.ops.metrics import (
     OWNER_SNAPSHOT,
     SNAPSHOT_SECONDS,
     Metrics,
     SharedMetrics,
     snapshot_directory,
 )
-from collector.retention import DailyRetention
+from collector.ops.shutdown import run_server, run_workers
+from collector.ops.startup import store_variable
 from collector.settings import Settings, SettingsError
-from collector.shutdown import run_server, run_workers
-from collector.sites import SiteRegistry
-from collector.spool import SpoolConsumer
-from collector.startup import store_variable
-from collector.store import Store, StoreError, is_embedded
-from collector.writer import Writer
-
-if TYPE_CHECKING:
-    from collector.demo import DemoTraffic
+from collector.storage.erased import ErasedVisitors
+from collector.storage.retention import DailyRetention
+from collector.storage.sites import SiteRegistry
+from collector.storage.spool import SpoolConsumer
+from collector.storage.store import Store, StoreError, is_embedded
+from collector.storage.writer import Writer
+from collector.web.forward import ClientScope, owner_socket, private_directory
 
 log = logging.getLogger("audience.serve")
 GRACEFUL_SHUTDOWN_SECONDS = 10
 OWNER_START_SECONDS = 30
 
 
-def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) -> int:
+class Companion(Protocol):
+    """Something that runs beside the server (the demo, ``collector.demo``): prepared with the
+    store the server opened, started once it is ready to serve, stopped when it stops."""
+
+    def prepare(self, settings: Settings, store: Store) -> Settings: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def serve(
+    settings: Settings, host: str, port: int, workers: int, companion: Companion | None = None
+) -> int:
     if not 1 <= workers <= 64:
         raise SettingsError(f"--workers: expected 1 to 64, got {workers}")
-    if demo:
-        from collector.demo import prepare_demo
-
-        settings = prepare_demo(settings)
     GeoLocator(settings.geoip_city, settings.geoip_operator).close()  # fail before listening
     # Migrations are applied at start, and an unreachable store stops it here. The store opened
     # here is the one the process serves with: the app or the store owner closes it when it stops.
@@ -57,6 +70,12 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
         store = Store.open(settings.clickhouse_url, settings.retention_months)
     except StoreError as error:
         raise SettingsError(f"{store_variable(settings)}: {error}") from None
+    if companion is not None:
+        try:
+            settings = companion.prepare(settings, store)
+        except BaseException:
+            store.close()
+            raise
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -67,7 +86,8 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
         "ws": "none",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
-    demo_traffic = _start_demo(settings) if demo else None
+    if companion is not None:
+        companion.start()
     try:
         if workers == 1:
             app = create_app(settings, store=store, settle_heap=True)
@@ -75,25 +95,23 @@ def serve(settings: Settings, host: str, port: int, workers: int, demo: bool) ->
             return run_server(config, lambda: app.runtime.metrics.stored_rows)
         owner = StoreOwner(settings, store, options["log_config"])
         owner.start()
-        factory = "collector.serve:http_worker_app"
-        config = uvicorn.Config(factory, factory=True, workers=workers, **options)
+        config = uvicorn.Config(WorkerApp(settings), factory=True, workers=workers, **options)
         return run_workers(config, lambda: owner.metrics.stored_rows, owner.stop)
     finally:
-        if demo_traffic is not None:
-            demo_traffic.stop()
+        if companion is not None:
+            companion.stop()
 
 
-def http_worker_app() -> object:
-    """The app of each worker process of ``--workers N``: HTTP and spool, no store."""
-    return create_app(Settings.from_environ(), role="http", settle_heap=True)
+@dataclass(frozen=True)
+class WorkerApp:
+    """The app factory of each worker process of ``--workers N``: HTTP and spool, no store.
+    It travels to the worker with uvicorn's config (pickled by the process spawn), so a worker
+    serves with the settings of its parent, never with the environment read again."""
 
+    settings: Settings
 
-def _start_demo(settings: Settings) -> DemoTraffic:
-    from collector.demo import DemoTraffic
-
-    traffic = DemoTraffic(settings)
-    traffic.start()
-    return traffic
+    def __call__(self) -> CollectorApp:
+        return create_app(self.settings, role="http", settle_heap=True)
 
 
 class StoreOwner:

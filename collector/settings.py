@@ -3,7 +3,7 @@
 Every value comes from an ``AUDIENCE_*`` variable, read once at start. A wrong value raises
 ``SettingsError`` naming the variable, so a bad deployment stops before it accepts a beacon.
 Reading settings writes nothing: the directories and the secret file a process needs are made by
-the start step, ``collector.startup.prepare``.
+the start step, ``collector.ops.startup.prepare``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 PREFIX = "AUDIENCE_"
+# The fixed terms of the privacy policy, not settings: the visitor cookie never outlives 13 months
+# from its creation, and a visit ends after 30 minutes without an event (DESIGN sections 6 and 7).
+COOKIE_LIFETIME_MONTHS = 13
+VISIT_TIMEOUT_SECONDS = 30 * 60
 MIN_SECRET_LENGTH = 32
 # Where `audience geoip update` installs the databases when AUDIENCE_GEOIP_* are unset; the
 # collector uses them when they exist.
@@ -194,7 +198,7 @@ class _Environ:
 
     def secret_key(self, data_dir: Path) -> bytes | None:
         """The server secret: from the environment, else the file kept under the data directory,
-        else None (``collector.startup`` makes the file)."""
+        else None (``collector.ops.startup`` makes the file)."""
         value = self.raw("SECRET_KEY")
         if value is not None:
             if len(value) < MIN_SECRET_LENGTH:

@@ -16,7 +16,6 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,10 +25,11 @@ from typing import Any, Literal, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from collector.sites import normalize_domain
-from collector.store import Store
+from collector.storage.sites import normalize_domain
+from collector.storage.store import Store
 from dashboards import totp
 from dashboards.sessions import MAX_EMAIL_BYTES, SessionSigner
+from dashboards.throttle import LoginThrottle
 
 Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = ("admin", "viewer")
@@ -37,9 +37,6 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
 CACHE_SECONDS = 5.0
 CACHE_ENTRIES = 10_000
-THROTTLE_ATTEMPTS = 5
-THROTTLE_WINDOW_SECONDS = 15 * 60
-THROTTLE_ENTRIES = 100_000
 KEY_PREFIX = "aud"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
@@ -124,46 +121,6 @@ def _key_id(key: str) -> str | None:
     if prefix != KEY_PREFIX or not _KEY_ID.fullmatch(key_id) or len(secret) < 32:
         return None
     return key_id
-
-
-class LoginThrottle:
-    """Failed sign-ins per e-mail in a sliding window, in memory."""
-
-    def __init__(self, attempts: int = THROTTLE_ATTEMPTS, window: int = THROTTLE_WINDOW_SECONDS):
-        self.attempts = attempts
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, email: str, now: float) -> int:
-        """Seconds before ``email`` may try again (0: now)."""
-        with self._lock:
-            failures = self._recent(email, now)
-            if len(failures) < self.attempts:
-                return 0
-            return max(1, int(failures[-self.attempts] + self.window - now) + 1)
-
-    def failed(self, email: str, now: float) -> None:
-        with self._lock:
-            if len(self._failures) >= THROTTLE_ENTRIES:
-                self._forget_stale(now)
-            self._recent(email, now).append(now)
-
-    def succeeded(self, email: str) -> None:
-        with self._lock:
-            self._failures.pop(email, None)
-
-    def _recent(self, email: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(email, deque(maxlen=self.attempts))
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
-
-    def _forget_stale(self, now: float) -> None:
-        for email in [e for e, f in self._failures.items() if not f or f[-1] <= now - self.window]:
-            del self._failures[email]
-        while len(self._failures) >= THROTTLE_ENTRIES:
-            del self._failures[next(iter(self._failures))]
 
 
 class _Cache:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector.csvcells import safe_cell
+from collector.web.csvcells import safe_cell
 from dashboards import auth
 from dashboards.context import dashboards_of
 from dashboards.periods import QueryError, StatsQuery, parse_query

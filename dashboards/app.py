@@ -14,8 +14,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector.settings import Settings
-from collector.sites import SiteRegistry
-from collector.store import Store
+from collector.storage.sites import SiteRegistry
+from collector.storage.store import Store
 from dashboards import login, security
 from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
 from dashboards.context import Dashboards

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Scope
 
-from collector.http import header_map, is_https
+from collector.web.http import header_map, is_https
 from dashboards.accounts import User
 from dashboards.context import dashboards_of
 from dashboards.sessions import SessionPolicy, cookie_name, session_cookie

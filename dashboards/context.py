@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage.store import Store
 
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts

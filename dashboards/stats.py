@@ -6,8 +6,8 @@ numbers (tests check it), except that the rollups count visitors with a sketch t
 for small counts. Visit metrics are always those of the visits started in the period: functions of
 the set of a visit's events, whatever their order (``audience.visit_summaries``,
 schema/013_visit_pairs.sql). The events path merges every such visit from its rows; the rollup
-path reads the closed visits' rollups up to the watermark (``collector.closed_visits``) and merges
-only the visits still open after it.
+path reads the closed visits' rollups up to the watermark (``collector.storage.closed_visits``) and
+merges only the visits still open after it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from collector.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
-from collector.store import Store
+from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
+from collector.storage.store import Store
 from dashboards.periods import FILTERS, Period, StatsQuery
 
 OTHER = "Other"

@@ -2,8 +2,8 @@
 
     python -m loadtests.agents
 
-Runs in this process, as a serving process would: the warm-up of ``collector.agent`` first, then
-each string of the test corpus (tests/agents/corpus.jsonl) parsed once, so that the rules its
+Runs in this process, as a serving process would: the warm-up of ``collector.ingest.agent`` first,
+then each string of the test corpus (tests/agents/corpus.jsonl) parsed once, so that the rules its
 families need are compiled. Then three kinds of strings the cache has not seen are timed:
 
 - *new versions*: the corpus's strings with their version numbers changed, as a browser update
@@ -11,8 +11,8 @@ families need are compiled. Then three kinds of strings the cache has not seen a
 - *spliced*: the start of one corpus string and the end of another, cut at a ``;`` or ``)``;
 - *random*: printable ASCII of User-Agent length, as an attacker's flood would send.
 
-Each is a miss of the parse the edge runs (``collector.agent.parse_agent``); a hit is timed on
-the same strings again.
+Each is a miss of the parse the edge runs (``collector.ingest.agent.parse_agent``); a hit is timed
+on the same strings again.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from collector import agent
+from collector.ingest import agent
 
 CORPUS = Path(__file__).parent.parent / "tests" / "agents" / "corpus.jsonl"
 _VERSION = re.compile(r"\d+(?:\.\d+)+")

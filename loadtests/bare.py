@@ -8,7 +8,7 @@ state, the durable spool, the writer) is what the benchmark's ratio measures.
 
 from __future__ import annotations
 
-from collector.asgi import Receive, Scope, Send
+from collector.web.asgi import Receive, Scope, Send
 
 _EMPTY = {"type": "http.response.start", "status": 204, "headers": []}
 

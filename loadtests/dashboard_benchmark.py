@@ -4,8 +4,8 @@
     python -m loadtests.dashboard_benchmark [--period 30d|12mo|...]
 
 First it rolls up the visits closed so far, as the collector's writer does in the background
-(``collector.closed_visits``: at once on a store generated since the last turn), and says how
-long that took. The timed calls then read the store as a live site's dashboards do at the moment
+(``collector.storage.closed_visits``: at once on a store generated since the last turn), and says
+how long that took. The timed calls then read the store as a live site's dashboards do at the moment
 of its last event: the rollups end ``--open-hours`` before that event's hour ends, and the visits
 after are merged from their rows (a live watermark trails the clock by 35 minutes to about an
 hour and a half; an older one is as right, and slower). For a period of the generated site (the
@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from collector import startup
-from collector.closed_visits import ClosedVisits, Watermark
+from collector.ops import startup
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage.closed_visits import ClosedVisits, Watermark
+from collector.storage.store import Store
 from dashboards.periods import StatsQuery, named_period
 from dashboards.stats import DIMENSIONS, Stats
 from dashboards.views import dashboard_data

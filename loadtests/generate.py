@@ -2,7 +2,7 @@
 
     python -m loadtests.generate --events 10000000 --days 30
 
-Visitors of ``collector.traffic`` (returning ones, visits of several pages, cities, operators,
+Visitors of ``collector.demo.traffic`` (returning ones, visits of several pages, cities, operators,
 devices) are played by producer processes through the pipeline into the durable spool; this
 process runs the writer that inserts the sealed segments into ClickHouse, as ``serve`` does.
 Settings come from the AUDIENCE_* environment (the store is AUDIENCE_CLICKHOUSE_URL, by default
@@ -21,21 +21,21 @@ import threading
 import time
 from dataclasses import replace
 
-from collector import startup
-from collector.demo import Player
-from collector.geo import GeoLocator
-from collector.geodb import write_city_db, write_isp_db
-from collector.metrics import Metrics
-from collector.pipeline import Pipeline
-from collector.progress import progress
-from collector.ratelimit import RateLimiter
+from collector.demo.geodb import write_city_db, write_isp_db
+from collector.demo.site import Player
+from collector.demo.traffic import VisitorModel, networks
+from collector.ingest.geo import GeoLocator
+from collector.ingest.pipeline import Pipeline
+from collector.ops import startup
+from collector.ops.metrics import Metrics
+from collector.ops.progress import progress
 from collector.settings import Settings
-from collector.sites import Site, SiteRegistry
-from collector.spool import SpoolConsumer, SpoolProducer
-from collector.store import Store
-from collector.traffic import VisitorModel, networks
-from collector.visitor import StateSigner
-from collector.writer import Writer
+from collector.storage.sites import Site, SiteRegistry
+from collector.storage.spool import SpoolConsumer, SpoolProducer
+from collector.storage.store import Store
+from collector.storage.writer import Writer
+from collector.web.ratelimit import RateLimiter
+from collector.web.visitor import StateSigner
 
 SITE = "bench.example"
 EVENTS_PER_VISITOR_MONTH = 24  # what the traffic model makes, measured on the demo

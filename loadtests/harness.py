@@ -1,7 +1,7 @@
 """What the load tools share: a collector's environment on a fresh data directory, its site, a
 free port, and waiting for a server to be ready.
 
-A collector prepared here has GeoIP databases made for the networks of ``collector.traffic``,
+A collector prepared here has GeoIP databases made for the networks of ``collector.demo.traffic``,
 trusts ``X-Forwarded-For`` from 127.0.0.1 (the load generators send the visitors' addresses in
 it) and has no rate limit.
 """
@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
+from collector.storage.sites import Site
+from collector.storage.store import Store
 from loadtests.generate import prepare
 
 READY_SECONDS = 120

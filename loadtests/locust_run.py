@@ -3,7 +3,7 @@
     python -m loadtests.locust_run --users 50 --spawn-rate 10 --run-time 60s
 
 It makes a fresh data directory (or uses ``--data-dir``), writes GeoIP databases for the networks
-of ``collector.traffic``, registers the load-test site and starts ``audience serve`` trusting
+of ``collector.demo.traffic``, registers the load-test site and starts ``audience serve`` trusting
 ``X-Forwarded-For`` from 127.0.0.1, with no rate limit. locust runs ``loadtests/locustfile.py``
 against it, headless; the locustfile writes its tally of the beacons accepted (202, empty body) when
 the test stops. The collector is then stopped with SIGTERM (it drains its spool into the store)
@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from collector.settings import Settings, SettingsError
-from collector.sites import Site
-from collector.store import Store, StoreError
+from collector.storage.sites import Site
+from collector.storage.store import Store, StoreError
 from loadtests.harness import collector_environment, free_port, register_site, wait_ready
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")

@@ -14,7 +14,7 @@ between pages. A visit is made by one of:
 - a consenting visitor, new (an empty cookie jar) or returning (its jar kept from an earlier
   visit): a landing page, then pages reached by a page load or an SPA navigation, each page
   left with an engagement beacon carrying its engaged time, as the snippet does. Its address
-  is drawn from the GeoIP networks of ``collector.traffic``, its User-Agent from its weights;
+  is drawn from the GeoIP networks of ``collector.demo.traffic``, its User-Agent from its weights;
 - a visitor who never consents: pages are read and nothing is sent, as the snippet does;
 - bad traffic: a crawler running the snippet (its consented beacons are answered 202 "dropped",
   reason "bot"), a page whose integration sends beacons without consent (403), a broken client
@@ -47,7 +47,7 @@ from locust.env import Environment
 from locust.event import EventHook
 from requests.cookies import RequestsCookieJar
 
-from collector.traffic import CONSENTS, PAGES, USER_AGENTS, networks
+from collector.demo.traffic import CONSENTS, PAGES, USER_AGENTS, networks
 
 DEFAULT_SITE = "loadtest.example"
 COOKIE = "audience"  # the visitor cookie's name on a plain-http collector
@@ -153,7 +153,7 @@ def keep_for_later(visitor: Visitor) -> None:
 
 
 def page_count() -> int:
-    """1 to 8 pages, mostly few: the shape of ``collector.traffic`` visits."""
+    """1 to 8 pages, mostly few: the shape of ``collector.demo.traffic`` visits."""
     return min(8, 1 + int(random.expovariate(0.6)))
 
 

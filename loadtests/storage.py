@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from collector import startup
+from collector.ops import startup
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage.store import Store
 
 TABLES = ("events", "visits", "traffic_hourly", "traffic_daily")
 

@@ -45,11 +45,11 @@ from pathlib import Path
 
 import httpx
 
-from collector.metrics import SNAPSHOT_SECONDS
+from collector.demo.traffic import USER_AGENTS, networks
+from collector.ops.metrics import SNAPSHOT_SECONDS
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
-from collector.traffic import USER_AGENTS, networks
+from collector.storage.sites import Site
+from collector.storage.store import Store
 from loadtests import profile
 from loadtests.harness import collector_environment, free_port, register_site, wait_ready
 

@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 import orjson
 from hypothesis import strategies as st
 
-from collector.pipeline import Accepted, Incoming, Pipeline
-from collector.rows import Row
+from collector.ingest.pipeline import Accepted, Incoming, Pipeline
+from collector.storage.rows import Row
 from tests.conftest import BRUSSELS_PROXIMUS, CHROME, IPHONE, LYON_ORANGE, PARIS_FREE_V6
 
 TIMEZONE = "Europe/Paris"

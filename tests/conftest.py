@@ -19,10 +19,10 @@ import pytest
 import uvicorn
 
 from collector.app import CollectorApp, create_app
-from collector.geodb import write_asn_db, write_city_db, write_isp_db
+from collector.demo.geodb import write_asn_db, write_city_db, write_isp_db
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
+from collector.storage.sites import Site
+from collector.storage.store import Store
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 CHROME = (

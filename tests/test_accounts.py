@@ -11,18 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from collector import cli, logs
+from collector import cli
+from collector.ops import logs
 from collector.settings import Settings, SettingsError
-from collector.store import Store
+from collector.storage.store import Store
 from dashboards import totp
-from dashboards.accounts import (
-    THROTTLE_WINDOW_SECONDS,
-    AccountError,
-    Accounts,
-    LoginThrottle,
-    Throttled,
-    check_access,
-)
+from dashboards.accounts import AccountError, Accounts, Throttled, check_access
 from dashboards.auth import Principal
 from dashboards.security import is_cross_site, safe_next
 from dashboards.sessions import (
@@ -34,6 +28,7 @@ from dashboards.sessions import (
     new_session,
     session_cookie,
 )
+from dashboards.throttle import THROTTLE_WINDOW_SECONDS, LoginThrottle
 from tests.conftest import SECRET, GeoFiles, environment
 
 PASSWORD = "correct horse battery staple"

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.admin import admin_socket
+from collector.console.admin import admin_socket
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage.store import Store
 from tests.conftest import CHROME, GeoFiles, ServerProcess, beacon, environment
 from tests.test_cli import audience
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.agent import (
+from collector.ingest.agent import (
     BOT_KINDS,
     MAX_USER_AGENT_LENGTH,
     Agent,

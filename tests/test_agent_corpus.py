@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from collector.agent import Agent, ClientHints, parse_agent
+from collector.ingest.agent import Agent, ClientHints, parse_agent
 
 CORPUS = Path(__file__).parent / "agents" / "corpus.jsonl"
 REQUIRED_ACCURACY = 0.98

@@ -1,4 +1,5 @@
-"""collector.agent_rules: the filtered Device Detector gives the library's own results, faster.
+"""collector.ingest.agent_rules: the filtered Device Detector gives the library's own results,
+faster.
 
 The reference is the unmodified ``device_detector.DeviceDetector``: on a sixteenth of the corpus,
 and on strings Hypothesis splices from corpus strings (a brand of one, the browser of another),
@@ -18,8 +19,8 @@ from device_detector import DeviceDetector
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.agent import CACHE_SIZE, cache_info, parse_agent
-from collector.agent_rules import (
+from collector.ingest.agent import CACHE_SIZE, cache_info, parse_agent
+from collector.ingest.agent_rules import (
     FastDeviceDetector,
     OrderedRuleFilter,
     crawler_list,

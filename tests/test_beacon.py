@@ -7,7 +7,13 @@ from typing import Any
 import orjson
 import pytest
 
-from collector.beacon import MAX_BODY_BYTES, MAX_ENGAGED_MS, Beacon, BeaconError, parse_beacon
+from collector.ingest.beacon import (
+    MAX_BODY_BYTES,
+    MAX_ENGAGED_MS,
+    Beacon,
+    BeaconError,
+    parse_beacon,
+)
 
 BASE: dict[str, Any] = {
     "site": "example.com",

@@ -21,8 +21,8 @@ import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from collector.settings import Settings
-from collector.store import Store, StoreError
-from collector.visitor import StateSigner
+from collector.storage.store import Store, StoreError
+from collector.web.visitor import StateSigner
 from dashboards.accounts import Accounts
 from tests.conftest import CHROME, LYON_ORANGE, GeoFiles, ServerProcess, beacon, environment
 from tests.test_cli import audience

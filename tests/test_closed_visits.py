@@ -1,4 +1,5 @@
-"""The rollups of closed visits (collector.closed_visits): the watermark, late and erased events.
+"""The rollups of closed visits (collector.storage.closed_visits): the watermark, late and erased
+events.
 
 Their numbers equal those of the merged visits whatever the order (tests/test_visit_metrics.py);
 here, the rules of the watermark and of the rewrites, on one migrated embedded store: the
@@ -15,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from collector.closed_visits import LATE_SECONDS, STEP, ClosedVisits
-from collector.metrics import Metrics
-from collector.rows import Row, encode_row
-from collector.spool import SpoolConsumer
-from collector.store import Store
-from collector.store_rights import RightsStore
-from collector.visitor import VISIT_TIMEOUT_SECONDS
-from collector.writer import Writer
+from collector.ops.metrics import Metrics
+from collector.settings import VISIT_TIMEOUT_SECONDS
+from collector.storage.closed_visits import LATE_SECONDS, STEP, ClosedVisits
+from collector.storage.rights_store import RightsStore
+from collector.storage.rows import Row, encode_row
+from collector.storage.spool import SpoolConsumer
+from collector.storage.store import Store
+from collector.storage.writer import Writer
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import Stats
 

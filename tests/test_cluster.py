@@ -1,4 +1,5 @@
-"""The cluster schema (collector.cluster): generated from schema/, parsed by ClickHouse, run by it.
+"""The cluster schema (collector.storage.cluster): generated from schema/, parsed by ClickHouse,
+run by it.
 
 schema/ is the one source: turning each cluster statement back (no ON CLUSTER, plain engines, no
 Distributed table, no ``_local`` suffix) gives exactly the single-node statement.
@@ -20,18 +21,18 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from collector import cluster, retention
-from collector.cluster import DROPPED, SHARDING_KEYS, ClusterError, cluster_statements
-from collector.rows import COLUMNS, Row, encode_row
-from collector.store import Store, StoreError, retention_sql, schema_files, statements
-from collector.store_rights import (
+from collector.storage import cluster, retention
+from collector.storage.cluster import DROPPED, SHARDING_KEYS, ClusterError, cluster_statements
+from collector.storage.rights_store import (
     EVENT_ROLLUPS,
     ROLLUP_CASCADES,
     RightsStore,
     delete_events_sql,
     rebuild_sql,
 )
-from collector.visitor import StateSigner, new_visitor
+from collector.storage.rows import COLUMNS, Row, encode_row
+from collector.storage.store import Store, StoreError, retention_sql, schema_files, statements
+from collector.web.visitor import StateSigner, new_visitor
 from tests.conftest import GeoFiles, environment
 from tests.test_cli import audience
 

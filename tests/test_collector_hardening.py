@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.conftest import (
     BRUSSELS_PROXIMUS,
     CHROME,

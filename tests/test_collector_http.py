@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from collector.settings import Settings
-from collector.sites import Site
-from collector.visitor import StateSigner, add_months
+from collector.storage.sites import Site
+from collector.web.visitor import StateSigner, add_months
 from tests.conftest import (
     BRUSSELS_PROXIMUS,
     CHROME,

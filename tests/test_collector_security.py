@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.conftest import CHROME, GeoFiles, LiveServer, beacon, environment, register
 
 CSP = "default-src 'none'; frame-ancestors 'none'"

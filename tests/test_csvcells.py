@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.csvcells import safe_cell
+from collector.web.csvcells import safe_cell
 
 
 @pytest.mark.parametrize(

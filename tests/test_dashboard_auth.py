@@ -21,15 +21,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from collector.app import CollectorApp
-from collector.asgi import Receive, Scope, Send
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
+from collector.storage.sites import Site
+from collector.storage.store import Store
+from collector.web.asgi import Receive, Scope, Send
 from dashboards import auth, login, totp
-from dashboards.accounts import THROTTLE_WINDOW_SECONDS, Accounts
+from dashboards.accounts import Accounts
 from dashboards.context import Dashboards, dashboards_of
 from dashboards.security import CONTENT_SECURITY_POLICY, SecurityMiddleware
 from dashboards.sessions import PLAIN_COOKIE, SECURE_COOKIE
+from dashboards.throttle import THROTTLE_WINDOW_SECONDS
 from tests.conftest import CHROME, SECRET, LiveServer, register
 
 ADMIN = "ana@example.com"

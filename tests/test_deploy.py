@@ -23,9 +23,9 @@ import jsonschema
 import pytest
 import yaml
 
-from collector.cli import build_parser
+from collector.console.arguments import build_parser
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage.store import Store
 from tests.conftest import register
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -660,8 +660,8 @@ def test_the_users_script_gives_each_user_its_roles_and_clickhouse_parses_it(
     assert granted <= tables
     local = set(re.findall(r"ON audience\.(\w+)_local TO", " ".join(on_cluster)))
     assert local == {"events", "visits", "traffic_hourly", "traffic_daily"}
-    try:  # the tables collector/cluster.py shards, when it is there
-        from collector.cluster import DROPPED, SHARDING_KEYS
+    try:  # the tables collector/storage/cluster.py shards, when it is there
+        from collector.storage.cluster import DROPPED, SHARDING_KEYS
     except ImportError:
         pass
     else:

@@ -24,11 +24,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector.rows import COLUMNS, decode_row
 from collector.settings import Settings
-from collector.sites import Site
-from collector.spool import OPEN_SUFFIX, SEALED_SUFFIX, disk_usage, frame, read_records
-from collector.store import Store
+from collector.storage.rows import COLUMNS, decode_row
+from collector.storage.sites import Site
+from collector.storage.spool import OPEN_SUFFIX, SEALED_SUFFIX, disk_usage
+from collector.storage.spool_records import frame, read_records
+from collector.storage.store import Store
 from tests.conftest import (
     CHROME,
     LYON_ORANGE,

@@ -24,10 +24,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.beacon import _CONSENT, EVENT_TYPES, MAX_BODY_BYTES, MAX_ENGAGED_MS
+from collector.ingest.beacon import _CONSENT, EVENT_TYPES, MAX_BODY_BYTES, MAX_ENGAGED_MS
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
+from collector.storage.sites import Site
+from collector.storage.store import Store
 from dashboards.accounts import Accounts
 from dashboards.periods import FILTERS, INTERVALS, PERIODS
 from dashboards.stats import DIMENSIONS

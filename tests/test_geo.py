@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.geo import UNKNOWN, Geo, GeoDatabaseError, GeoLocator
-from collector.geodb import write_city_db
+from collector.demo.geodb import write_city_db
+from collector.ingest.geo import UNKNOWN, Geo, GeoLocator
+from collector.ops.geoip_files import GeoDatabaseError
 from tests.conftest import BRUSSELS_PROXIMUS, LYON_ORANGE, PARIS_FREE_V6, GeoFiles
 
 METADATA_MARKER = b"\xab\xcd\xefMaxMind.com"

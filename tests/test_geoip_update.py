@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from collector.geodb import write_asn_db, write_city_db, write_isp_db
+from collector.demo.geodb import write_asn_db, write_city_db, write_isp_db
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.conftest import (
     CHROME,
     LYON_ORANGE,

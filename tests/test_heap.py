@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from collector import heap
+from collector.ops import heap
 
 
 def test_settle_freezes_the_start_and_raises_the_thresholds() -> None:

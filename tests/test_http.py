@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from collector import http
+from collector.web import http
 
 PROXIES = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from collector.metrics import Metrics, SharedMetrics
+from collector.ops.metrics import Metrics, SharedMetrics
 
 
 def worker(accepted: int, bot_drops: int, spool_bytes: float) -> Metrics:

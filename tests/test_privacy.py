@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.conftest import (
     GeoFiles,
     ServerProcess,

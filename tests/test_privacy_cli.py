@@ -7,12 +7,13 @@ import io
 import json
 from pathlib import Path
 
-from collector.erasure import format_visitor_id
-from collector.metrics import Metrics
+from collector.ops.metrics import Metrics
 from collector.settings import Settings
-from collector.spool import SpoolConsumer, frame
-from collector.store import Store
-from collector.writer import Writer
+from collector.storage.erased import format_visitor_id
+from collector.storage.spool import SpoolConsumer
+from collector.storage.spool_records import frame
+from collector.storage.store import Store
+from collector.storage.writer import Writer
 from tests.conftest import GeoFiles, environment
 from tests.test_cli import audience
 from tests.test_writer import encoded, write_segment

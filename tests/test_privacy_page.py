@@ -15,15 +15,15 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from collector.erasure import format_visitor_id
-from collector.privacy_page import CONTENT_SECURITY_POLICY, PAGE_EVENTS, duration, event_row
-from collector.privacy_text import SAME_IN_BOTH, TEXTS, choose_language
-from collector.rights import PURPOSES, RECIPIENTS
-from collector.rows import Row, encode_row
+from collector.privacy.page import CONTENT_SECURITY_POLICY, PAGE_EVENTS, duration, event_row
+from collector.privacy.rights import PURPOSES, RECIPIENTS
+from collector.privacy.texts import SAME_IN_BOTH, TEXTS, choose_language
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import StoreError
-from collector.store_rights import RightsStore
+from collector.storage.erased import format_visitor_id
+from collector.storage.rights_store import RightsStore
+from collector.storage.rows import Row, encode_row
+from collector.storage.sites import Site
+from collector.storage.store import StoreError
 from tests.conftest import LiveServer, environment, register
 from tests.test_visitor_rights import visit, visitor_client, visitor_hash
 

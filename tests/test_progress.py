@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from collector import progress as progress_module
-from collector import store as store_module
-from collector.progress import BYTES, progress
+from collector.ops import progress as progress_module
+from collector.ops.progress import BYTES, progress
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage import store as store_module
+from collector.storage.store import Store
 from tests.test_cli import audience
 from tests.test_geoip_update import Databases, Mirror, dbip, env_of, serve_dbip
 

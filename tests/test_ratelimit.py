@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from collector.ratelimit import RateLimiter
+from collector.web.ratelimit import RateLimiter
 
 
 def test_burst_then_refusal() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from collector import retention
-from collector.metrics import Metrics
+from collector.ops.metrics import Metrics
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage import retention
+from collector.storage.store import Store
 from tests.conftest import (
     GeoFiles,
     LiveServer,

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from collector.rows import COLUMNS, Row, encode_row
 from collector.settings import Settings
-from collector.store import Store, StoreError, retention_sql, schema_files, statements
-from collector.store_rights import (
+from collector.storage.rights_store import (
     EVENT_ROLLUPS,
     ROLLUP_CASCADES,
     VISITOR_TABLES,
     delete_events_sql,
 )
+from collector.storage.rows import COLUMNS, Row, encode_row
+from collector.storage.store import Store, StoreError, retention_sql, schema_files, statements
 from tests.conftest import register
 
 CONTRACT_TYPES = {

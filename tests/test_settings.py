@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from collector.ops.startup import prepare
 from collector.settings import MIN_SECRET_LENGTH, Settings, SettingsError
-from collector.startup import prepare
 
 SECRET = "x" * MIN_SECRET_LENGTH
 

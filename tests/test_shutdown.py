@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from collector.settings import Settings
-from collector.store import Store
+from collector.storage.store import Store
 from tests.conftest import GeoFiles, ServerProcess
 from tests.test_faults import (
     CLIENT_HEADERS,

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector.sites import (
+from collector.storage.sites import (
     DEFAULT_TIMEZONE,
     Site,
     SiteError,

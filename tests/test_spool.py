@@ -13,20 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from collector.spool import (
+from collector.storage.spool import (
     LOCK_NAME,
-    MAGIC,
-    MAX_RECORD_BYTES,
-    MAX_ROW_BYTES,
     OPEN_SUFFIX,
     SEALED_SUFFIX,
-    Records,
     Segment,
     SpoolConsumer,
     SpoolFull,
     SpoolProducer,
     SpoolUnavailable,
     disk_usage,
+)
+from collector.storage.spool_records import (
+    MAGIC,
+    MAX_RECORD_BYTES,
+    MAX_ROW_BYTES,
+    Records,
     frame,
     read_records,
 )

@@ -19,16 +19,16 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from collector.geo import GeoLocator
-from collector.geodb import write_city_db, write_isp_db
-from collector.metrics import Metrics
-from collector.pipeline import Accepted, Incoming, Pipeline
-from collector.ratelimit import RateLimiter
-from collector.rows import COLUMNS, encode_row
-from collector.sites import Site, SiteRegistry
-from collector.store import Store
-from collector.traffic import VisitorModel, networks
-from collector.visitor import StateSigner
+from collector.demo.geodb import write_city_db, write_isp_db
+from collector.demo.traffic import VisitorModel, networks
+from collector.ingest.geo import GeoLocator
+from collector.ingest.pipeline import Accepted, Incoming, Pipeline
+from collector.ops.metrics import Metrics
+from collector.storage.rows import COLUMNS, encode_row
+from collector.storage.sites import Site, SiteRegistry
+from collector.storage.store import Store
+from collector.web.ratelimit import RateLimiter
+from collector.web.visitor import StateSigner
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import DIMENSIONS, OTHER, UNKNOWN, Stats
 

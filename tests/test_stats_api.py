@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from dashboards.accounts import Accounts
 from dashboards.stats import DIMENSIONS
 from tests.conftest import (

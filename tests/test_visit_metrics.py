@@ -16,14 +16,14 @@ networks within a visit and come back after the visit timeout or the next day. T
 through the real pipeline, a real ``SpoolProducer`` (small segments) and the real ``Writer``
 into one migrated chDB store; each Hypothesis example has its own site.
 
-The closed visits' rollups (``collector.closed_visits``), which the rollup path reads before the
-watermark: an example may have them written at some moment of its browsing, from the rows that
-had arrived by then, some held back (a spool replayed later); the held-back rows and those that
-arrive afterwards are stored late, marked by the writer, and their hours written again by the next
-turn, when it has come (else the numbers must be exact while the marks wait: the readers merge the
-visits the marks may have changed). The rollup path then reads the rollups before the watermark
-and merges the open visits after it; without that moment, the watermark is unset and it merges
-every visit.
+The closed visits' rollups (``collector.storage.closed_visits``), which the rollup path reads
+before the watermark: an example may have them written at some moment of its browsing, from the
+rows that had arrived by then, some held back (a spool replayed later); the held-back rows and
+those that arrive afterwards are stored late, marked by the writer, and their hours written again
+by the next turn, when it has come (else the numbers must be exact while the marks wait: the
+readers merge the visits the marks may have changed). The rollup path then reads the rollups
+before the watermark and merges the open visits after it; without that moment, the watermark is
+unset and it merges every visit.
 
 The reference follows the definitions below; where they left room, these choices:
 - A visit is the stored rows sharing a ``visit`` id, counted only with at least one pageview.
@@ -67,17 +67,17 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from collector.closed_visits import ClosedVisits
-from collector.geo import GeoLocator
-from collector.metrics import Metrics
-from collector.pipeline import Pipeline
-from collector.ratelimit import RateLimiter
-from collector.rows import Row, encode_row
-from collector.sites import Site, SiteRegistry
-from collector.spool import SpoolConsumer, SpoolProducer
-from collector.store import Store
-from collector.visitor import StateSigner
-from collector.writer import Writer
+from collector.ingest.geo import GeoLocator
+from collector.ingest.pipeline import Pipeline
+from collector.ops.metrics import Metrics
+from collector.storage.closed_visits import ClosedVisits
+from collector.storage.rows import Row, encode_row
+from collector.storage.sites import Site, SiteRegistry
+from collector.storage.spool import SpoolConsumer, SpoolProducer
+from collector.storage.store import Store
+from collector.storage.writer import Writer
+from collector.web.ratelimit import RateLimiter
+from collector.web.visitor import StateSigner
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import DIMENSIONS, Stats
 from tests.browsing import (

@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from collector.visitor import (
-    COOKIE_LIFETIME_MONTHS,
+from collector.settings import COOKIE_LIFETIME_MONTHS, VISIT_TIMEOUT_SECONDS
+from collector.web.visitor import (
     MAX_STATE_LENGTH,
     SECONDS_PER_DAY,
-    VISIT_TIMEOUT_SECONDS,
     StateSigner,
     VisitorState,
     add_months,

@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.erasure import format_visitor_id
-from collector.rights import VisitorRights
+from collector.privacy.rights import VisitorRights
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
-from collector.store_rights import RightsStore
-from collector.visitor import StateSigner
+from collector.storage.erased import format_visitor_id
+from collector.storage.rights_store import RightsStore
+from collector.storage.sites import Site
+from collector.storage.store import Store
+from collector.web.visitor import StateSigner
 from tests.conftest import CHROME, LiveServer, beacon, environment, register
 
 SAME_ORIGIN = {"sec-fetch-site": "same-origin"}

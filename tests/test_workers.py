@@ -11,11 +11,11 @@ import httpx
 import orjson
 import uvicorn
 
-from collector.asgi import Receive, Scope, Send
-from collector.forward import CLIENT_HEADER, ClientScope, ToStoreOwner, owner_socket
 from collector.settings import Settings
-from collector.sites import Site
-from collector.store import Store
+from collector.storage.sites import Site
+from collector.storage.store import Store
+from collector.web.asgi import Receive, Scope, Send
+from collector.web.forward import CLIENT_HEADER, ClientScope, ToStoreOwner, owner_socket
 from dashboards.accounts import Accounts
 from tests.conftest import (
     CHROME,

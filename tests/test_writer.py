@@ -10,14 +10,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector.erasure import ErasedVisitors
-from collector.metrics import Metrics
-from collector.rows import Row, encode_row
+from collector.ops.metrics import Metrics
 from collector.settings import Settings
-from collector.spool import SpoolConsumer, frame
-from collector.store import Store
-from collector.store_rights import RightsStore
-from collector.writer import Writer
+from collector.storage.erased import ErasedVisitors
+from collector.storage.rights_store import RightsStore
+from collector.storage.rows import Row, encode_row
+from collector.storage.spool import SpoolConsumer
+from collector.storage.spool_records import frame
+from collector.storage.store import Store
+from collector.storage.writer import Writer
 
 
 @pytest.fixture

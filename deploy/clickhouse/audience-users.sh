@@ -17,7 +17,7 @@
 #
 # The users may connect only from $CLICKHOUSE_CLIENT_NETWORKS (the compose network). On a cluster
 # ($CLICKHOUSE_CLUSTER set) every node runs this file, the operator may run ON CLUSTER DDL, and
-# every grant on a sharded table (the events and the rollups: collector/cluster.py) also covers
+# every grant on a sharded table (the events and the rollups: collector/storage/cluster.py) also covers
 # the shards' local table `<table>_local`, which its Distributed table reads and writes under the
 # same user (the cluster's <secret>).
 #

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from collector.app import CollectorApp
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.conftest import LiveServer, environment, free_port, register
 
 HERE = Path(__file__).parent

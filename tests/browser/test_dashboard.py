@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from collector.settings import Settings
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.browser.conftest import HERE
 from tests.conftest import CHROME, IPHONE, GeoFiles, LiveServer, environment, register
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from collector.privacy_text import TEXTS
-from collector.store_rights import RightsStore
+from collector.privacy.texts import TEXTS
+from collector.storage.rights_store import RightsStore
 from tests.browser.conftest import Browser
 from tests.browser.test_dashboard import DESKTOP, PHONE, SCREENSHOTS, WATCH_CSP, Console
 from tests.browser.test_snippet import PAGE, pageviews

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from collector.visitor import add_months
+from collector.web.visitor import add_months
 from tests.browser.conftest import Browser
 from tests.conftest import events
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from collector.sites import Site
+from collector.storage.sites import Site
 from tests.browser.conftest import DESKTOP_CHROME, IAB_TCF, Browser, same_origin_browser
 from tests.browser.test_snippet import pageviews
 

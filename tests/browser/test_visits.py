@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from collector.settings import Settings
-from collector.sites import Site
-from collector.visitor import VISIT_TIMEOUT_SECONDS, StateSigner, VisitorState
+from collector.settings import VISIT_TIMEOUT_SECONDS, Settings
+from collector.storage.sites import Site
+from collector.web.visitor import StateSigner, VisitorState
 from dashboards.accounts import Accounts
 from tests.browser.conftest import CHROMIUM, DESKTOP_CHROME, FLAGS, SameOrigin, playwright_sync
 from tests.conftest import SECRET, GeoFiles, LiveServer, environment, events, register

@@ -1,0 +1,247 @@
+"""The administrative commands of ``audience``, run where the store is.
+
+``audience sites|users|keys|privacy|retention|migrate`` are carried out here, by the CLI in its own
+process, or, when a running ``audience serve`` holds the embedded store (which one process at a
+time may open), by that server on its admin socket (``collector.console.admin``): the same code,
+the same output and exit codes. A command gets a ``Context``: where to write, how to reach the
+store (open it, or borrow the server's), the server's writer for erasures, and what to tell the
+server when the sites change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TextIO
+
+from collector.ops.geoip_files import GeoDatabaseError
+from collector.privacy import cli as privacy_cli
+from collector.settings import Settings, SettingsError
+from collector.storage import cluster, retention
+from collector.storage.cluster import ClusterError
+from collector.storage.sites import Site, SiteError, check_origin, check_timezone, normalize_domain
+from collector.storage.store import Store, StoreError, is_embedded
+from collector.storage.writer import Writer
+from dashboards import totp
+from dashboards.accounts import (
+    AccountError,
+    Accounts,
+    check_access,
+    check_new_password,
+    normalize_email,
+)
+
+# What a command refuses with: printed as one line, exit status 2.
+ERRORS = (SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError, ClusterError)
+# The commands that use the store, and so may be carried out by a running server.
+STORE_COMMANDS = frozenset({"sites", "users", "keys", "privacy", "retention", "migrate"})
+
+StoreAccess = Callable[[], AbstractContextManager[Store]]
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    out: TextIO
+    err: TextIO
+    stdin: TextIO
+    store: StoreAccess
+    writer: Writer | None = None  # the serving process's: erasures go through it
+    sites_changed: Callable[[], None] = lambda: None
+
+
+def opened_store(settings: Settings) -> StoreAccess:
+    """The store opened (and migrated) for one command, closed after it."""
+
+    @contextmanager
+    def access() -> Iterator[Store]:
+        store = Store.open(settings.clickhouse_url, settings.retention_months)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    return access
+
+
+def borrowed_store(store: Store) -> StoreAccess:
+    """The running server's store: used, never closed."""
+
+    @contextmanager
+    def access() -> Iterator[Store]:
+        yield store
+
+    return access
+
+
+def run(arguments: argparse.Namespace, context: Context) -> int:
+    command = arguments.command
+    if command == "migrate":
+        return _migrate(arguments, context)
+    if command == "users":
+        return _users(arguments, context)
+    if command == "keys":
+        return _keys(arguments, context)
+    if command == "retention":
+        return _retention(context)
+    if command == "privacy":
+        with context.store() as store:
+            return privacy_cli.run(
+                arguments, context.settings, store, context.writer, context.out, context.err
+            )
+    return _sites(arguments, context)
+
+
+def _migrate(arguments: argparse.Namespace, context: Context) -> int:
+    settings, out = context.settings, context.out
+    name = arguments.cluster and cluster.check_cluster_name(arguments.cluster)
+    if arguments.print_ddl:
+        out.write(cluster.script(settings.retention_months, name))
+        return 0
+    if not name:
+        with context.store():
+            pass
+        print("schema up to date", file=out)
+        return 0
+    if is_embedded(settings.clickhouse_url):
+        raise ClusterError("--cluster: AUDIENCE_CLICKHOUSE_URL must name a server of the cluster")
+    store = Store.connect(settings.clickhouse_url)
+    try:
+        found = store.find_cluster()
+        if found == "":
+            raise StoreError("audience.events is a single-node table here: not a cluster's schema")
+        if found not in (None, name):
+            raise StoreError(f"audience.events is distributed over the cluster {found}, not {name}")
+        for applied in store.migrate(settings.retention_months, cluster.transformer(name)):
+            print(f"applied on the cluster {name}: {applied}", file=out)
+    finally:
+        store.close()
+    print(f"schema up to date on the cluster {name}", file=out)
+    return 0
+
+
+def _retention(context: Context) -> int:
+    out = context.out
+    with context.store() as store:
+        report = retention.run(store, context.settings.retention_months, wait=True)
+    for table, partitions in sorted(report.dropped.items()):
+        print(f"{table}: dropped {' '.join(partitions)}", file=out)
+    for table, partitions in sorted(report.purged.items()):
+        print(f"{table}: erased rows purged from {' '.join(partitions)}", file=out)
+    if not report.dropped:
+        print(f"nothing is past the retention of {report.months} months", file=out)
+    return 0
+
+
+def _sites(arguments: argparse.Namespace, context: Context) -> int:
+    out = context.out
+    with context.store() as store:
+        if arguments.sites_command == "add":
+            domain = normalize_domain(arguments.domain)
+            site = Site(
+                domain,
+                tuple(check_origin(origin) for origin in arguments.origin),
+                check_timezone(arguments.timezone),
+                respect_gpc=not arguments.ignore_gpc,
+                count_outside_gdpr=arguments.count_outside_gdpr,
+            )
+            store.save_site(site)
+            context.sites_changed()
+            print(f"site {domain} registered; origins: {', '.join(site.origins)}", file=out)
+        elif arguments.sites_command == "list":
+            for site in store.sites().values():
+                gpc = "honours GPC" if site.respect_gpc else "ignores GPC"
+                gdpr = "counts outside GDPR" if site.count_outside_gdpr else "consent only"
+                origins = " ".join(site.origins)
+                print(f"{site.domain}\t{site.timezone}\t{gpc}\t{gdpr}\t{origins}", file=out)
+        else:
+            domain = normalize_domain(arguments.domain)
+            known = store.sites().get(domain)
+            if known is None:
+                raise SiteError(f"no such site: {domain}")
+            store.save_site(known, deleted=True)
+            context.sites_changed()
+            print(f"site {domain} removed; its events stay until their retention ends", file=out)
+    return 0
+
+
+def _users(arguments: argparse.Namespace, context: Context) -> int:
+    command, out = arguments.users_command, context.out
+    email = "" if command == "list" else normalize_email(arguments.email)
+    if command == "add":  # everything checked before the password is asked
+        role, sites = check_access(arguments.role, arguments.site)
+        password = check_new_password(read_password(arguments.password_stdin, context.stdin))
+    with context.store() as store:
+        accounts = Accounts(store, context.settings.secret_key)
+        if command == "add":
+            created = accounts.add_user(email, password, role, sites or ())
+            access = f"{role} of " + ("every site" if sites is None else ", ".join(sorted(sites)))
+            if created:
+                print(f"user {email} added: {access}", file=out)
+            else:
+                print(f"user {email} updated: {access}; its sessions are signed out", file=out)
+        elif command == "list":
+            for user in accounts.users():
+                listed = "*" if user.sites is None else " ".join(sorted(user.sites))
+                second = "totp on" if user.totp_nonce else "totp off"
+                print(f"{user.email}\t{user.role}\t{listed}\t{second}", file=out)
+        elif command == "totp":
+            _totp(accounts, email, arguments.disable, context)
+        else:
+            accounts.remove_user(email)
+            print(f"user {email} removed; its sessions and keys are revoked", file=out)
+    return 0
+
+
+def _totp(accounts: Accounts, email: str, disable: bool, context: Context) -> None:
+    out = context.out
+    if disable:
+        if accounts.disable_totp(email):
+            print(f"second factor of {email} removed; its sessions are signed out", file=out)
+        else:
+            print(f"{email} had no second factor", file=out)
+        return
+    secret = accounts.enable_totp(email)
+    print(totp.otpauth_uri(email, secret), file=out)
+    print(totp.encode_secret(secret), file=out)
+    print(
+        f"second factor of {email} enabled and its sessions signed out: add the URI (or the "
+        "secret) to an authenticator app now, it is shown only this once",
+        file=context.err,
+    )
+
+
+def read_password(from_stdin: bool, stdin: TextIO) -> str:
+    """The new password: one line of the standard input, or asked twice on the terminal."""
+    if from_stdin:
+        return stdin.readline().rstrip("\r\n")
+    if not stdin.isatty():
+        raise AccountError("no terminal to ask for the password: use --password-stdin")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password again: ") != password:
+        raise AccountError("the two passwords differ")
+    return password
+
+
+def _keys(arguments: argparse.Namespace, context: Context) -> int:
+    out = context.out
+    with context.store() as store:
+        accounts = Accounts(store, context.settings.secret_key)
+        if arguments.keys_command == "create":
+            record, key = accounts.create_key(arguments.user, arguments.name)
+            print(key, file=out)
+            print(
+                f"key {record.id} created for {record.email}: it is shown only this once",
+                file=context.err,
+            )
+        elif arguments.keys_command == "list":
+            for record in accounts.api_keys():
+                created = record.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+                print(f"{record.id}\t{record.email}\t{record.name}\t{created}", file=out)
+        else:
+            record = accounts.revoke_key(arguments.id)
+            print(f"key {record.id} of {record.email} revoked", file=out)
+    return 0

@@ -1,0 +1,2 @@
+"""The demo: a site, GeoIP files and synthetic visitors, for `audience serve --demo` and the
+benchmarks."""

@@ -1,0 +1,2 @@
+"""The store and what writes to it: gateway, migrations, spool, writer, rollups, erasure,
+retention, sites, cluster DDL."""

@@ -1,0 +1,356 @@
+"""Closed visits, rolled up: what the dashboards read instead of merging every visit of a period.
+
+A visit is closed when its last event is older than the visit timeout plus ``LATE_SECONDS``:
+no event can join it any more, except one stored late. The store owner's writer calls ``turn``
+now and then; each turn
+
+- writes again the rollup hours that late or erased events changed (``audience.visit_rollup_stale``,
+  marked by ``mark_late`` and ``mark_erased``);
+- moves the watermark ``through`` forward over the hours whose visits are all closed, writing
+  their rollups (``audience.visit_rollup``, ``audience.closed_visits``, and
+  ``audience.visit_rollup_daily`` for the UTC days whose end it passes) before the watermark, so
+  that a reader, which takes the rollups before the watermark and the open visits after it, never
+  counts a visit twice nor misses one.
+
+Every number comes from ``audience.visit_summaries`` (schema/013_visit_pairs.sql), the one
+definition of a visit's numbers, which the dashboards read for the open visits too. An event is
+late when it is stored more than ``LATE_SECONDS`` after it happened (a spool replayed after a
+restart, a spool of another collector): a visit closed and rolled up before such an event came
+can only have been joined by it (an event joins a visit within the timeout of its last event),
+so the hours of the visits that may hold it are written again.
+
+One writer of the rollups per store: on a cluster, one collector (they would both advance the
+same hours otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from collector.settings import VISIT_TIMEOUT_SECONDS
+from collector.storage.store import Store
+
+LATE_SECONDS = 300  # longer than a spool takes to reach the store when all is well
+VISIT_SPAN = timedelta(days=1)  # a visit's events lie this close to its start; later ones are cut
+STEP = timedelta(hours=6)  # the hours one statement rolls up
+TURN_SECONDS = 60.0  # how often the writer takes a turn, unless marks are waiting
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1)
+log = logging.getLogger("audience.closed_visits")
+
+# The visits of a site that started in [a, b): every one of their rows lies in [a, b + VISIT_SPAN)
+# (a row is placed at the hour of its block's first event); a visit started earlier may have rows
+# in it too, and is left out by the list of the closed ones (every visit that started before the
+# watermark is closed and listed).
+_SUMMARIES = """audience.visit_summaries(
+    site = {site:String}, rows_from = {a:DateTime('UTC')}, rows_to = {rows_to:DateTime('UTC')},
+    listed_from = {listed_from:DateTime('UTC')}, listed_to = {a:DateTime('UTC')})"""
+_STARTED = (
+    f"(SELECT * FROM {_SUMMARIES}"  # noqa: S608 (constants)
+    " WHERE visit_start >= {a:DateTime('UTC')} AND visit_start < {b:DateTime('UTC')}"
+    " AND visit_pageviews > 0)"
+)
+# The dimensions a breakdown shows visit metrics of, as columns of audience.visit_summaries; ''
+# for all visits.
+DIMENSIONS = (
+    "", "entry_page", "exit_page", "visitor_type", "visit_bucket", "days_bucket", "city",
+    "country", "operator", "browser", "browser_release", "os", "device",
+)  # fmt: skip
+_PAIRS = ", ".join(f"('{name}', {name or repr('')})" for name in DIMENSIONS)
+_ROLL_UP = (
+    "INSERT INTO audience.visit_rollup"  # noqa: S608 (constants)
+    " (site, hour, dimension, value, visits, bounces, duration, visitors)"
+    " SELECT {site:String}, toStartOfHour(visit_start) AS start_hour, pair.1 AS name,"
+    " pair.2 AS cell, count(), countIf(visit_pageviews = 1), sum(duration),"
+    f" uniqCombinedState(15)(visitor) FROM {_STARTED} ARRAY JOIN [{_PAIRS}] AS pair"
+    " GROUP BY start_hour, name, cell SETTINGS insert_deduplicate = 0"
+)
+_LIST = (
+    "INSERT INTO audience.closed_visits (site, hour, visit, visitor)"  # noqa: S608 (constants)
+    f" SELECT {{site:String}}, toStartOfHour(visit_start), visit, visitor FROM {_STARTED}"
+    " SETTINGS insert_deduplicate = 0"
+)
+# The whole UTC days [a, b) of the hourly rollups, summed per day: of one site, or of every site.
+_ROLL_UP_DAYS = (
+    "INSERT INTO audience.visit_rollup_daily"
+    " (site, hour, dimension, value, visits, bounces, duration, visitors)"
+    " SELECT site, toStartOfDay(hour) AS day, dimension, value, sum(visits), sum(bounces),"
+    " sum(duration), uniqCombinedMergeState(15)(visitors) FROM audience.visit_rollup"
+    " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
+    " AND (site = {site:String} OR {every_site:Bool})"
+    " GROUP BY site, day, dimension, value SETTINGS insert_deduplicate = 0"
+)
+_HOURLY_TABLES = ("audience.visit_rollup", "audience.closed_visits")
+_DAILY_TABLE = "audience.visit_rollup_daily"
+_SITES = (
+    "SELECT DISTINCT site FROM audience.visits"
+    " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
+)
+# The earliest start of the visits still open: the watermark stops at its hour.
+_OPEN_FROM = (
+    f"SELECT min(visit_start) FROM {_SUMMARIES}"  # noqa: S608 (constants)
+    " WHERE visit_end >= {closed_before:DateTime('UTC')}"
+    " AND visit_start >= {cut_before:DateTime('UTC')} HAVING count() > 0"
+)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Where the rollups end (None before the first turn), and the first hour marked stale, whose
+    visits' rollups (those started up to VISIT_SPAN before it) wait to be written again."""
+
+    through: datetime | None
+    stale_from: datetime | None = None
+
+    def split(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """For a reader's [start, end) (aware instants): where its rolled-up part ends and its
+        open part starts, and where the exact rollups end (the epoch before the first turn):
+        before the watermark and before the visits a stale mark may have changed. An older
+        watermark is as right as the newest: the visits after it are merged as open ones."""
+        through = (self.through or EPOCH).replace(tzinfo=UTC)
+        if self.stale_from is not None:
+            through = min(through, (self.stale_from - VISIT_SPAN).replace(tzinfo=UTC))
+        return min(max(start, through), end), through
+
+
+class ClosedVisits:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._last_turn = float("-inf")
+        # Rows past the watermark that a failed advance may have left: removed before the next.
+        self._unclean = True
+
+    # Readers.
+
+    def watermark(self) -> Watermark:
+        rows = self.store.rows(
+            "SELECT max(through), count(), (SELECT min(hour) FROM audience.visit_rollup_stale),"
+            " (SELECT count() FROM audience.visit_rollup_stale)"
+            " FROM audience.visit_rollup_through"
+        )
+        [[through, rolled, stale_from, stale]] = rows
+        return Watermark(_naive(through) if rolled else None, _naive(stale_from) if stale else None)
+
+    # Marks, by the writer and the erasure.
+
+    def mark_late(self, late: Iterable[tuple[str, int]]) -> None:
+        """Mark the hours of the (site, ts) of a stored batch that came late (``ts`` before
+        ``late_before``) and may belong to a rolled-up visit (one that started before the
+        watermark)."""
+        late = list(late)
+        if not late:
+            return
+        through = self.watermark().through
+        if through is None:  # nothing is rolled up yet: the first turn will see them
+            return
+        reach = (through + VISIT_SPAN - EPOCH).total_seconds()
+        self._mark({(site, _hour_of(ts)) for site, ts in late if ts < reach})
+
+    @staticmethod
+    def late_before(now: float) -> float:
+        """Events of before this time (seconds since the epoch), stored ``now``, came late."""
+        return now - LATE_SECONDS
+
+    def mark_erased(self, visitor: int) -> None:
+        """Mark the hours of a visitor's events, before they are deleted."""
+        rows = self.store.rows(
+            "SELECT DISTINCT site, toStartOfHour(ts) FROM audience.events"
+            " WHERE visitor = {v:UInt64}",
+            {"v": visitor},
+        )
+        self._mark({(str(site), _naive(hour)) for site, hour in rows})
+
+    def _mark(self, hours: set[tuple[str, datetime]]) -> None:
+        if not hours:
+            return
+        self.store.execute(
+            "INSERT INTO audience.visit_rollup_stale (site, hour)"
+            " SELECT tupleElement(mark, 1), tupleElement(mark, 2)"
+            " FROM (SELECT arrayJoin({m:Array(Tuple(String, DateTime('UTC')))}) AS mark)",
+            {"m": sorted(hours)},
+        )
+        self._last_turn = float("-inf")  # the next turn is due now
+
+    # The writer's turn.
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last_turn >= TURN_SECONDS
+
+    def turn(self, now: datetime | None = None, budget: float = 1.0) -> bool:
+        """Rewrite the marked hours, then advance the watermark for at most ``budget`` seconds.
+        Returns True when more hours are ready to advance over (call again soon). Raises
+        StoreError; a turn cut short is taken again from where the store says it stands."""
+        self._last_turn = time.monotonic()
+        now = _naive(now or datetime.now(UTC))
+        through = self.watermark().through
+        if through is None:
+            through = self._first_hour(now)
+            self._write_watermark(through)
+        if self._unclean:
+            self._delete_from(through)
+            self._unclean = False
+        self._rewrite_marked(through)
+        started = time.monotonic()
+        while (target := self._advance_target(through, now)) > through:
+            self._unclean = True
+            for site in self._sites(through, target):
+                self._roll_up(site, through, target)
+            self._roll_up_days(None, _floor_day(through), _floor_day(target))
+            self._write_watermark(target)
+            self._unclean = False
+            through = target
+            if time.monotonic() - started >= budget:
+                return self._advance_target(through, now) > through
+        return False
+
+    def _first_hour(self, now: datetime) -> datetime:
+        """The hour of the first rows of audience.visits that the retention keeps, else the
+        hour of the newest visits that may be closed."""
+        months = self.store.retention_months()
+        rows = self.store.rows(
+            "SELECT min(hour), count() FROM audience.visits"
+            " WHERE hour >= addMonths(toStartOfMonth({now:DateTime('UTC')}), {m:Int32})",
+            {"now": now, "m": 1 - months if months else -10_000},
+        )
+        if rows and rows[0][1]:
+            return _naive(rows[0][0])
+        return _floor_hour(now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS))
+
+    def _advance_target(self, through: datetime, now: datetime) -> datetime:
+        """How far the watermark may go: whole hours whose visits are all closed, a step at a
+        time where there are rows, at once over hours without any."""
+        closed_before = now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS)
+        target = _floor_hour(closed_before)
+        rows = self.store.rows(
+            "SELECT min(hour), count() FROM audience.visits WHERE hour >= {t:DateTime('UTC')}",
+            {"t": through},
+        )
+        if rows and rows[0][1]:
+            next_rows = _naive(rows[0][0])
+            target = min(target, max(through + STEP, next_rows))
+        for site in self._sites(through, now + HOUR):
+            rows = self.store.rows(
+                _OPEN_FROM,
+                {
+                    "site": site,
+                    "a": through,
+                    "rows_to": now + HOUR,
+                    "closed_before": closed_before,
+                    "cut_before": now - VISIT_SPAN,
+                    "listed_from": through - VISIT_SPAN,
+                },
+            )
+            if rows:
+                target = min(target, _floor_hour(_naive(rows[0][0])))
+        return target
+
+    def _sites(self, a: datetime, b: datetime) -> list[str]:
+        return [str(row[0]) for row in self.store.rows(_SITES, {"a": a, "b": b})]
+
+    def _roll_up(self, site: str, a: datetime, b: datetime) -> None:
+        """Write the rollups of the visits of ``site`` that started in [a, b), in steps."""
+        while a < b:
+            step_end = min(b, a + STEP)
+            parameters = {
+                "site": site,
+                "a": a,
+                "b": step_end,
+                "rows_to": step_end + VISIT_SPAN,
+                "listed_from": a - VISIT_SPAN,
+            }
+            self.store.execute(_LIST, parameters)
+            self.store.execute(_ROLL_UP, parameters)
+            a = step_end
+
+    def _roll_up_days(self, site: str | None, a: datetime, b: datetime) -> None:
+        """Write the daily rollups of the whole days [a, b), of ``site`` or of every site, from
+        the hourly ones."""
+        if a < b:
+            parameters = {"site": site or "", "every_site": site is None, "a": a, "b": b}
+            self.store.execute(_ROLL_UP_DAYS, parameters)
+
+    def _write_watermark(self, through: datetime) -> None:
+        self.store.execute(
+            "INSERT INTO audience.visit_rollup_through (through) VALUES ({t:DateTime('UTC')})",
+            {"t": through},
+        )
+
+    def _delete_from(self, through: datetime) -> None:
+        """Delete the rollups of the hours from ``through`` on, and of the days it is inside."""
+        bounds = [(table, through) for table in _HOURLY_TABLES]
+        bounds.append((_DAILY_TABLE, _floor_day(through)))
+        for table, bound in bounds:
+            self.store.execute(
+                f"DELETE FROM {table} WHERE hour >= {{t:DateTime('UTC')}}",  # noqa: S608
+                {"t": bound},
+            )
+
+    def _rewrite_marked(self, through: datetime) -> None:
+        """Write again the rolled-up hours whose visits may hold a marked hour's events, then
+        forget the marks read (one writer of marks at a time: the writer's thread)."""
+        rows = self.store.rows(
+            "SELECT site, groupUniqArray(hour), max(marked) FROM audience.visit_rollup_stale"
+            " GROUP BY site"
+        )
+        for site, hours, last_marked in rows:
+            for a, b in _spans(sorted(_naive(hour) for hour in hours), through):
+                self._rewrite(str(site), a, b, through)
+            self.store.execute(
+                "DELETE FROM audience.visit_rollup_stale"
+                " WHERE site = {s:String} AND marked <= {m:DateTime64(3, 'UTC')}",
+                {"s": site, "m": _naive(last_marked)},
+            )
+
+    def _rewrite(self, site: str, a: datetime, b: datetime, through: datetime) -> None:
+        """Write again the hours [a, b) of ``site``, then the whole days they are in that are
+        before the watermark."""
+        log.info("rewriting the visit rollups of %s from %s to %s", site, a, b)
+        days = (_floor_day(a), min(_floor_day(b - HOUR) + DAY, _floor_day(through)))
+        spans = [(table, (a, b)) for table in _HOURLY_TABLES] + [(_DAILY_TABLE, days)]
+        for table, (start, end) in spans:
+            self.store.execute(
+                f"DELETE FROM {table} WHERE site = {{s:String}}"  # noqa: S608 (constants)
+                " AND hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}",
+                {"s": site, "a": start, "b": end},
+            )
+        self._roll_up(site, a, b)
+        self._roll_up_days(site, *days)
+
+
+def _spans(hours: list[datetime], through: datetime) -> list[tuple[datetime, datetime]]:
+    """The rolled-up start hours (before ``through``) of the visits that may hold an event of
+    one of ``hours``, as disjoint [a, b) spans."""
+    spans: list[tuple[datetime, datetime]] = []
+    for hour in hours:
+        a, b = hour - VISIT_SPAN, min(hour + HOUR, through)
+        if a >= b:
+            continue
+        if spans and a <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], b))
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def _hour_of(ts: int) -> datetime:
+    return EPOCH + timedelta(seconds=ts - ts % 3600)
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _naive(moment: datetime) -> datetime:
+    """A UTC instant as the driver binds DateTime('UTC') parameters."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

@@ -1,0 +1,161 @@
+"""The retention job: past AUDIENCE_RETENTION_MONTHS, data goes on a known day.
+
+The tables' TTL (schema/retention.sql) expires each row with its whole month, but ClickHouse runs
+TTL merges when it gets to them. Every day, the process that owns the store drops the monthly
+partitions the TTL has expired, in every table whose TTL is the retention's, and has the rows a
+lightweight DELETE hid (erased visitors) rewritten out of their parts. ``audience retention`` runs
+it once, for a cron entry where the collectors do not own the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from collector.ops.metrics import Metrics
+from collector.ops.progress import progress
+from collector.storage.store import Store
+
+log = logging.getLogger("audience.retention")
+START_DELAY_SECONDS = 1.0  # the first run, after the start
+INTERVAL_SECONDS = 86_400.0
+SHOW_AFTER_SECONDS = 2.0  # a run lasting longer shows its progress over the partitions
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What one run did; partition ids of monthly partitions are YYYYMM."""
+
+    months: int
+    dropped: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> partitions
+    purged: dict[str, tuple[str, ...]] = field(default_factory=dict)  # deleted rows rewritten
+    skipped: tuple[str, ...] = ()  # tables whose TTL is not this many months: left alone
+    seconds: float = 0.0
+
+    @property
+    def partitions_dropped(self) -> int:
+        return sum(len(partitions) for partitions in self.dropped.values())
+
+    @property
+    def mask_applied(self) -> bool:
+        return bool(self.purged)
+
+    def summary(self) -> str:
+        """One line for the log: tables and months, no personal data."""
+        purged = sum(len(partitions) for partitions in self.purged.values())
+        return (
+            f"retention of {self.months} months: {self.partitions_dropped} partitions dropped"
+            f"{_listing(self.dropped)}, deleted rows purged in {purged} partitions"
+            f"{_listing(self.purged)}, {self.seconds:.3f} s"
+        )
+
+
+def _listing(partitions: dict[str, tuple[str, ...]]) -> str:
+    if not partitions:
+        return ""
+    return " (" + "; ".join(f"{t} {' '.join(p)}" for t, p in sorted(partitions.items())) + ")"
+
+
+def expired(partition_id: str, months: int, now: datetime) -> bool:
+    """Whether the partition of month ``partition_id`` (YYYYMM) is past the retention at
+    ``now`` (UTC). Its rows expire together when ``toStartOfMonth(ts) + months`` is reached,
+    that is once the month ``months`` after it has begun."""
+    if len(partition_id) != 6 or not partition_id.isdigit():
+        return False  # not a month: not ours to judge
+    year, month = divmod(int(partition_id), 100)
+    return year * 12 + month - 1 + months <= now.year * 12 + now.month - 1
+
+
+def run(
+    store: Store,
+    months: int,
+    metrics: Metrics | None = None,
+    *,
+    now: datetime | None = None,
+    wait: bool = False,
+) -> RetentionReport:
+    """Drop the expired partitions and start purging the deleted rows (``wait`` for the purge
+    to finish: it holds the store for as long)."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    dropped: dict[str, list[str]] = {}
+    purged: dict[str, list[str]] = {}
+    found = store.retention_partitions()
+    skipped = {table for table, table_months, _ in found if table_months != months}
+    for table in sorted(skipped):
+        log.warning("audience.%s has another retention than %d months: left alone", table, months)
+    due = [(t, p) for t, m, p in found if m == months and expired(p, months, now)]
+    with progress(
+        "retention", len(due), unit="partitions", logger=log, delay=SHOW_AFTER_SECONDS
+    ) as shown:
+        for table, partition in due:
+            shown.note(f"dropping audience.{table} {partition}")
+            store.drop_partition(table, partition)
+            dropped.setdefault(f"audience.{table}", []).append(partition)
+            shown.advance()
+        masked = store.masked_partitions()  # after the drops: none of those
+        shown.set_total(len(due) + len(masked))
+        for table, partition in masked:
+            shown.note(f"purging audience.{table} {partition}")
+            store.apply_deleted_mask(table, partition, wait=wait)
+            purged.setdefault(f"audience.{table}", []).append(partition)
+            shown.advance()
+    report = RetentionReport(
+        months,
+        {table: tuple(partitions) for table, partitions in dropped.items()},
+        {table: tuple(partitions) for table, partitions in purged.items()},
+        tuple(sorted(skipped)),
+        time.monotonic() - started,
+    )
+    if metrics is not None:
+        metrics.retention_ran(report.partitions_dropped, time.time())
+    log.info("%s", report.summary())
+    return report
+
+
+def run_logged(store: Store, months: int, metrics: Metrics) -> None:
+    """A scheduled run: a failure is logged and counted, and the next day tries again."""
+    try:
+        run(store, months, metrics)
+    except Exception:
+        metrics.retention_failed()
+        log.exception(
+            "the retention job failed; it runs again in %d hours", INTERVAL_SECONDS // 3600
+        )
+
+
+async def every_day(store: Store, months: int, metrics: Metrics) -> None:
+    """The job in a process serving HTTP: soon after the start, then daily, off the loop."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(START_DELAY_SECONDS)
+    while True:
+        await loop.run_in_executor(None, run_logged, store, months, metrics)
+        await asyncio.sleep(INTERVAL_SECONDS)
+
+
+class DailyRetention:
+    """The job on a thread of its own: for the store owner of ``--workers N``."""
+
+    def __init__(self, store: Store, months: int, metrics: Metrics) -> None:
+        self._job = (store, months, metrics)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="audience-retention")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Before the store closes: waits for a run under way."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        delay = START_DELAY_SECONDS
+        while not self._stop.wait(delay):
+            run_logged(*self._job)
+            delay = INTERVAL_SECONDS

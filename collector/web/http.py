@@ -1,0 +1,139 @@
+"""HTTP details of the collector edge: the client address, the visitor cookie, CORS headers.
+
+The client address is read from the connection, or from ``X-Forwarded-For`` only when the
+connection comes from a proxy listed in ``AUDIENCE_TRUSTED_PROXIES``. It is handed to the
+pipeline and forgotten with the request.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Iterable
+from email.utils import formatdate
+
+from collector.settings import Network
+from collector.web.visitor import VisitorState
+
+SECURE_COOKIE = "__Host-audience"
+PLAIN_COOKIE = "audience"
+STATE_HEADER = "audience-state"
+STATE_EXPIRES_HEADER = "audience-state-expires"
+
+Headers = dict[str, str]
+
+
+def header_map(raw: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """ASGI headers as a dict of lower-case names (repeated headers joined by a comma)."""
+    headers: Headers = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]},{text}" if key in headers else text
+    return headers
+
+
+_IPV4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+
+
+def _is_trusted(address: str, proxies: tuple[Network, ...]) -> bool:
+    """``address`` lies in one of ``proxies``; parsed by the C library, as this runs per beacon."""
+    packed = _packed(address)
+    if packed is None:
+        return False
+    if len(packed) == 16 and packed.startswith(_IPV4_MAPPED):
+        packed = packed[12:]  # ::ffff:10.0.0.1 on a dual-stack listener is 10.0.0.1
+    number = int.from_bytes(packed, "big")
+    return any(
+        number & mask == network for size, network, mask in _ranges(proxies) if size == len(packed)
+    )
+
+
+def _packed(address: str) -> bytes | None:
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_pton(family, address)
+        except OSError:
+            continue
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _ranges(proxies: tuple[Network, ...]) -> tuple[tuple[int, int, int], ...]:
+    """(address length in bytes, network as an integer, mask as an integer) of each proxy range."""
+    return tuple(
+        (network.max_prefixlen // 8, int(network.network_address), int(network.netmask))
+        for network in proxies
+    )
+
+
+def client_address(peer: str, headers: Headers, proxies: tuple[Network, ...]) -> str:
+    """The visitor's address: the peer, or the last untrusted hop of X-Forwarded-For."""
+    peer = peer.removeprefix("::ffff:") if "." in peer else peer
+    if not proxies or not _is_trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def is_https(scheme: str, peer: str, headers: Headers, proxies: tuple[Network, ...]) -> bool:
+    if scheme == "https":
+        return True
+    forwarded = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" and _is_trusted(peer, proxies)
+
+
+def read_cookie(headers: Headers) -> str | None:
+    """The visitor-state cookie's value, if the request carries one."""
+    found: dict[str, str] = {}
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name in (SECURE_COOKIE, PLAIN_COOKIE):
+            found[name] = value.strip().strip('"')
+    return found.get(SECURE_COOKIE) or found.get(PLAIN_COOKIE)
+
+
+def state_cookie(token: str, state: VisitorState, secure: bool) -> str:
+    """Set-Cookie for the state: an absolute Expires, the state's fixed one (no Max-Age, which
+    browsers count from the moment they receive it and would nudge the expiry)."""
+    name = SECURE_COOKIE if secure else PLAIN_COOKIE
+    attributes = f"Path=/; Expires={_http_date(state.expires)}"
+    flags = "; HttpOnly; Secure; SameSite=Lax" if secure else "; HttpOnly; SameSite=Lax"
+    return f"{name}={token}; {attributes}{flags}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(timestamp: int) -> str:
+    return formatdate(timestamp, usegmt=True)
+
+
+def expired_cookies() -> list[str]:
+    """Set-Cookie values that remove the visitor cookie, under either name."""
+    past = "Thu, 01 Jan 1970 00:00:00 GMT"
+    return [
+        f"{SECURE_COOKIE}=; Path=/; Expires={past}; Max-Age=0; HttpOnly; Secure; SameSite=Lax",
+        f"{PLAIN_COOKIE}=; Path=/; Expires={past}; Max-Age=0; HttpOnly; SameSite=Lax",
+    ]
+
+
+def is_cross_site(headers: Headers) -> bool:
+    """The beacon comes from a page on another host than the collector."""
+    origin = headers.get("origin")
+    if not origin or origin == "null":
+        return False
+    host = origin.split("://", 1)[-1]
+    return host != headers.get("host", "")
+
+
+def cors_headers(origin: str | None) -> list[tuple[bytes, bytes]]:
+    if not origin:
+        return []
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"access-control-expose-headers", f"{STATE_HEADER}, {STATE_EXPIRES_HEADER}".encode()),
+        (b"vary", b"Origin"),
+    ]
