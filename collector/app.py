@@ -17,6 +17,7 @@ import contextlib
 import io
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -43,9 +44,10 @@ from collector.privacy.page import PrivacyPage
 from collector.settings import Settings
 from collector.storage import retention
 from collector.storage.erased import ErasedVisitors
+from collector.storage.errors import StoreError
 from collector.storage.sites import SiteRegistry
 from collector.storage.spool import SpoolConsumer, SpoolProducer
-from collector.storage.store import Store, StoreError, is_embedded
+from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from collector.web import views
 from collector.web.asgi import Receive, Scope, Send
@@ -159,6 +161,7 @@ def create_app(
     )
     web.state.runtime = runtime
     web.state.readiness = lambda: _readiness(runtime)
+    web.state.writer_health = lambda: _writer_health(runtime)
     return CollectorApp(runtime, endpoint, SecurityHeaders(web, settings.trusted_proxies))
 
 
@@ -326,11 +329,18 @@ def _readiness(runtime: Runtime) -> dict[str, bool]:
     if runtime.role == "owner":
         checks["store"] = bool(runtime.store and runtime.store.ping())
     elif runtime.role == "all":
+        # The writer's health, not a query: a slow dashboard read must not make the collector
+        # look dead to a load balancer (the writer's last insert or turn failed: not ready).
         checks["store"] = bool(
             runtime.store
             and runtime.writer
             and runtime.writer.running
             and runtime.writer.store_healthy
-            and runtime.store.ping()
         )
     return checks
+
+
+def _writer_health(runtime: Runtime) -> dict[str, float | None] | None:
+    if runtime.writer is None or runtime.role != "all":
+        return None
+    return runtime.writer.health(time.time())

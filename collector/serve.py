@@ -35,10 +35,11 @@ from collector.ops.shutdown import run_server, run_workers
 from collector.ops.startup import store_variable
 from collector.settings import Settings, SettingsError
 from collector.storage.erased import ErasedVisitors
+from collector.storage.errors import StoreError
 from collector.storage.retention import DailyRetention
 from collector.storage.sites import SiteRegistry
 from collector.storage.spool import SpoolConsumer
-from collector.storage.store import Store, StoreError, is_embedded
+from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from collector.web.forward import ClientScope, owner_socket, private_directory
 

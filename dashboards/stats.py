@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
-from collector.storage.store import Store
+from collector.storage.store import Query, Store
 from dashboards.periods import FILTERS, Period, StatsQuery
 
 OTHER = "Other"
@@ -103,6 +103,18 @@ def change(current: dict[str, int | float], previous: dict[str, int | float]) ->
     }
 
 
+def summary_of(
+    current: dict[str, int | float], previous: dict[str, int | float], previous_period: Period
+) -> dict[str, Any]:
+    """A period's figures beside those of the one before, and the change."""
+    return {
+        "current": current,
+        "previous": previous,
+        "change": change(current, previous),
+        "previous_period": _span(previous_period),
+    }
+
+
 def _ratio(numerator: int, denominator: int) -> float:
     return round(numerator / denominator, 4) if denominator else 0.0
 
@@ -154,21 +166,25 @@ class Stats:
         return self.rollups and not query.filters and period.on_whole_utc_hours()
 
     def totals(self, query: StatsQuery, period: Period | None = None) -> dict[str, int | float]:
-        period = period or query.period
-        name = "summary_rollup" if self._from_rollups(query, period) else "summary_events"
-        rows = self.store.read(query_text(name), self._parameters(query, period))
+        rows = self.store.read(*self._totals_query(query, period or query.period))
         return kpis(rows[0] if rows else {})
 
     def summary(self, query: StatsQuery) -> dict[str, Any]:
-        current = self.totals(query)
         previous_period = query.period.previous()
-        previous = self.totals(query, previous_period)
-        return {
-            "current": current,
-            "previous": previous,
-            "change": change(current, previous),
-            "previous_period": _span(previous_period),
-        }
+        current, previous = (
+            kpis(rows[0] if rows else {})
+            for rows in self.store.read_many(
+                [
+                    self._totals_query(query, query.period),
+                    self._totals_query(query, previous_period),
+                ]
+            )
+        )
+        return summary_of(current, previous, previous_period)
+
+    def _totals_query(self, query: StatsQuery, period: Period) -> Query:
+        name = "summary_rollup" if self._from_rollups(query, period) else "summary_events"
+        return query_text(name), self._parameters(query, period)
 
     def timeseries(self, query: StatsQuery, period: Period | None = None) -> list[dict[str, Any]]:
         period = period or query.period
@@ -195,8 +211,9 @@ class Stats:
         on the events path, one query each."""
         specs = [DIMENSIONS[name] for name in dimensions]
         found: dict[str, list[dict[str, Any]]] = {spec.name: [] for spec in specs}
-        for sql, parameters in self._breakdown_queries(query, specs):
-            for row in self.store.read(sql, parameters):
+        queries = self._breakdown_queries(query, specs)
+        for (_, parameters), rows in zip(queries, self.store.read_many(queries), strict=True):
+            for row in rows:
                 found[row.get("breakdown") or parameters["breakdown"]].append(row)
         shown = {}
         for spec in specs:
@@ -205,9 +222,7 @@ class Stats:
             shown[spec.name] = _ordered(spec, rows)[:limit]
         return shown
 
-    def _breakdown_queries(
-        self, query: StatsQuery, specs: list[Dimension]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    def _breakdown_queries(self, query: StatsQuery, specs: list[Dimension]) -> list[Query]:
         """The queries (SQL, parameters) answering the breakdowns of ``specs``."""
         parameters = self._parameters(query)
         queries = []

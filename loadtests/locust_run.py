@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from collector.settings import Settings, SettingsError
+from collector.storage.errors import StoreError
 from collector.storage.sites import Site
-from collector.storage.store import Store, StoreError
+from collector.storage.store import Store
 from loadtests.harness import collector_environment, free_port, register_site, wait_ready
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")

@@ -21,7 +21,8 @@ import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from collector.settings import Settings
-from collector.storage.store import Store, StoreError
+from collector.storage.errors import StoreError
+from collector.storage.store import Store
 from collector.web.visitor import StateSigner
 from dashboards.accounts import Accounts
 from tests.conftest import CHROME, LYON_ORANGE, GeoFiles, ServerProcess, beacon, environment

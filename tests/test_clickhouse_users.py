@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from collector.settings import Settings
-from collector.storage.store import Store, StoreError
+from collector.storage.errors import StoreError
+from collector.storage.store import Store
 from tests.conftest import register
 
 USERS_SQL = Path(__file__).resolve().parent.parent / "docs" / "clickhouse-users.sql"

@@ -23,6 +23,8 @@ import pytest
 
 from collector.storage import cluster, retention
 from collector.storage.cluster import DROPPED, SHARDING_KEYS, ClusterError, cluster_statements
+from collector.storage.errors import StoreError
+from collector.storage.migrations import retention_sql, schema_files, statements
 from collector.storage.rights_store import (
     EVENT_ROLLUPS,
     ROLLUP_CASCADES,
@@ -31,7 +33,7 @@ from collector.storage.rights_store import (
     rebuild_sql,
 )
 from collector.storage.rows import COLUMNS, Row, encode_row
-from collector.storage.store import Store, StoreError, retention_sql, schema_files, statements
+from collector.storage.store import Store
 from collector.web.visitor import StateSigner, new_visitor
 from tests.conftest import GeoFiles, environment
 from tests.test_cli import audience

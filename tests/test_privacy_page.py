@@ -20,10 +20,10 @@ from collector.privacy.rights import PURPOSES, RECIPIENTS
 from collector.privacy.texts import SAME_IN_BOTH, TEXTS, choose_language
 from collector.settings import Settings
 from collector.storage.erased import format_visitor_id
+from collector.storage.errors import StoreError
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import Row, encode_row
 from collector.storage.sites import Site
-from collector.storage.store import StoreError
 from tests.conftest import LiveServer, environment, register
 from tests.test_visitor_rights import visit, visitor_client, visitor_hash
 

@@ -8,6 +8,8 @@ import time
 import pytest
 
 from collector.settings import Settings
+from collector.storage.errors import StoreError
+from collector.storage.migrations import retention_sql, schema_files, statements
 from collector.storage.rights_store import (
     EVENT_ROLLUPS,
     ROLLUP_CASCADES,
@@ -15,7 +17,7 @@ from collector.storage.rights_store import (
     delete_events_sql,
 )
 from collector.storage.rows import COLUMNS, Row, encode_row
-from collector.storage.store import Store, StoreError, retention_sql, schema_files, statements
+from collector.storage.store import Store
 from tests.conftest import register
 
 CONTRACT_TYPES = {

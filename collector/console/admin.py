@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 import orjson
 
-from collector.storage.store import StoreError
+from collector.storage.errors import StoreError
 from collector.web.forward import private_directory, runtime_socket
 
 log = logging.getLogger("audience.admin")

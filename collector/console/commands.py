@@ -22,8 +22,9 @@ from collector.privacy import cli as privacy_cli
 from collector.settings import Settings, SettingsError
 from collector.storage import cluster, retention
 from collector.storage.cluster import ClusterError
+from collector.storage.errors import StoreError
 from collector.storage.sites import Site, SiteError, check_origin, check_timezone, normalize_domain
-from collector.storage.store import Store, StoreError, is_embedded
+from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from dashboards import totp
 from dashboards.accounts import (

@@ -24,8 +24,9 @@ from starlette.routing import BaseRoute, Route
 
 from collector.privacy.rights import Erasure, VisitorRights, events_csv
 from collector.storage.erased import format_visitor_id
+from collector.storage.errors import StoreError
 from collector.storage.sites import SiteRegistry
-from collector.storage.store import Store, StoreError
+from collector.storage.store import Store
 from collector.storage.writer import Writer
 from collector.web import http
 from collector.web.ratelimit import RateLimiter

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from collector.privacy.api import PrivacyAPI, PrivacyError, off_loop
 from collector.privacy.texts import LANGUAGES, TEXTS, choose_language
 from collector.settings import COOKIE_LIFETIME_MONTHS
-from collector.storage.store import StoreError
+from collector.storage.errors import StoreError
 
 PAGE_EVENTS = 500  # the newest, in the table; the export has them all
 DONE = frozenset({"erased", "optout"})

@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 from collector.settings import COOKIE_LIFETIME_MONTHS
 from collector.storage.erased import format_visitor_id
+from collector.storage.errors import StoreError
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import VISITOR_FIELDS
-from collector.storage.store import Store, StoreError
+from collector.storage.store import Store
 from collector.storage.writer import Writer
 from collector.web.csvcells import safe_cell
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from collector.settings import VISIT_TIMEOUT_SECONDS
+from collector.storage import migrations
 from collector.storage.store import Store
 
 LATE_SECONDS = 300  # longer than a spool takes to reach the store when all is well
@@ -211,7 +212,7 @@ class ClosedVisits:
     def _first_hour(self, now: datetime) -> datetime:
         """The hour of the first rows of audience.visits that the retention keeps, else the
         hour of the newest visits that may be closed."""
-        months = self.store.retention_months()
+        months = migrations.ttl_months(self.store)
         rows = self.store.rows(
             "SELECT min(hour), count() FROM audience.visits"
             " WHERE hour >= addMonths(toStartOfMonth({now:DateTime('UTC')}), {m:Int32})",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from collector.storage.store import retention_sql, schema_files, statements
+from collector.storage.migrations import retention_sql, schema_files, statements
 
 DATABASE = "audience"
 # The sharded tables, with the sharding key of their Distributed table.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,8 +19,12 @@ from datetime import UTC, datetime
 
 from collector.ops.metrics import Metrics
 from collector.ops.progress import progress
-from collector.storage.store import Store
+from collector.storage.store import Store, on_cluster
 
+_MONTH_PARTITION = re.compile(r"toYYYYMM\((\w+)\)")
+_RETENTION_TTL = re.compile(
+    r" TTL toStartOfMonth\((\w+)\) \+ toIntervalMonth\((\d+)\)(?: SETTINGS |$)"
+)
 log = logging.getLogger("audience.retention")
 START_DELAY_SECONDS = 1.0  # the first run, after the start
 INTERVAL_SECONDS = 86_400.0
@@ -84,7 +89,7 @@ def run(
     now = now or datetime.now(UTC)
     dropped: dict[str, list[str]] = {}
     purged: dict[str, list[str]] = {}
-    found = store.retention_partitions()
+    found = retention_partitions(store)
     skipped = {table for table, table_months, _ in found if table_months != months}
     for table in sorted(skipped):
         log.warning("audience.%s has another retention than %d months: left alone", table, months)
@@ -94,14 +99,14 @@ def run(
     ) as shown:
         for table, partition in due:
             shown.note(f"dropping audience.{table} {partition}")
-            store.drop_partition(table, partition)
+            drop_partition(store, table, partition)
             dropped.setdefault(f"audience.{table}", []).append(partition)
             shown.advance()
-        masked = store.masked_partitions()  # after the drops: none of those
+        masked = masked_partitions(store)  # after the drops: none of those
         shown.set_total(len(due) + len(masked))
         for table, partition in masked:
             shown.note(f"purging audience.{table} {partition}")
-            store.apply_deleted_mask(table, partition, wait=wait)
+            apply_deleted_mask(store, table, partition, wait=wait)
             purged.setdefault(f"audience.{table}", []).append(partition)
             shown.advance()
     report = RetentionReport(
@@ -159,3 +164,73 @@ class DailyRetention:
         while not self._stop.wait(delay):
             run_logged(*self._job)
             delay = INTERVAL_SECONDS
+
+
+def retention_partitions(store: Store) -> list[tuple[str, int, str]]:
+    """(table, months, partition id) of each active partition of the audience tables that
+    are partitioned by the month of a time column and whose only TTL is the retention's on
+    that column, ``toStartOfMonth(column) + INTERVAL months MONTH``."""
+    tables: dict[str, int] = {}
+    for name, partition_key, engine_full in store.rows(
+        "SELECT name, partition_key, engine_full FROM system.tables"
+        " WHERE database = 'audience' AND engine LIKE '%MergeTree'"
+    ):
+        months = _retention_ttl(partition_key, engine_full)
+        if months is not None:
+            tables[name] = months
+    rows = store.rows(
+        f"SELECT DISTINCT table, partition_id FROM {_parts(store.cluster)}"  # noqa: S608
+        " WHERE database = 'audience' AND active AND has({t:Array(String)}, table)"
+        " ORDER BY table, partition_id",
+        {"t": sorted(tables)},
+    )
+    return [(table, tables[table], partition) for table, partition in rows]
+
+
+def drop_partition(store: Store, table: str, partition_id: str) -> None:
+    """Drop a partition of an audience table now, whatever its size."""
+    store.command(
+        f"ALTER TABLE audience.{{t:Identifier}}{on_cluster(store.cluster)}"
+        " DROP PARTITION ID {p:String}",
+        parameters={"t": table, "p": partition_id},
+        settings={"max_partition_size_to_drop": 0},  # the TTL knows no size limit
+    )
+
+
+def masked_partitions(store: Store) -> list[tuple[str, str]]:
+    """(table, partition id) of the audience partitions holding rows that a lightweight
+    DELETE hid but left on disk."""
+    rows = store.rows(
+        f"SELECT DISTINCT table, partition_id FROM {_parts(store.cluster)}"  # noqa: S608
+        " WHERE database = 'audience' AND active AND has_lightweight_delete"
+        " ORDER BY table, partition_id"
+    )
+    return [(table, partition) for table, partition in rows]
+
+
+def apply_deleted_mask(store: Store, table: str, partition_id: str, *, wait: bool) -> None:
+    """Rewrite a partition's parts without their deleted rows: a mutation, left to run in
+    the background unless ``wait`` (the store's lock is held while it waits)."""
+    store.command(
+        f"ALTER TABLE audience.{{t:Identifier}}{on_cluster(store.cluster)}"
+        " APPLY DELETED MASK IN PARTITION ID {p:String}",
+        parameters={"t": table, "p": partition_id},
+        settings={"mutations_sync": 2 if wait else 0},
+    )
+
+
+def _parts(cluster: str | None) -> str:
+    """The parts of the store's tables: on a cluster, those of every replica of every shard."""
+    if on_cluster(cluster):
+        return f"clusterAllReplicas('{cluster}', system.parts)"
+    return "system.parts"
+
+
+def _retention_ttl(partition_key: str, engine_full: str) -> int | None:
+    """The months of a table's retention TTL: its partitions are the months of a column and its
+    only TTL expires each row with its whole month of that column (retention.sql); else None."""
+    partition = _MONTH_PARTITION.fullmatch(partition_key)
+    ttl = _RETENTION_TTL.search(engine_full)
+    if partition is None or ttl is None or ttl.group(1) != partition.group(1):
+        return None
+    return int(ttl.group(2))

@@ -24,8 +24,9 @@ from typing import Any
 
 from collector.ops.progress import progress
 from collector.storage.closed_visits import ClosedVisits
+from collector.storage.errors import StoreError
 from collector.storage.rows import VISITOR_FIELDS
-from collector.storage.store import EVENTS_TABLE, Store, StoreError, on_cluster
+from collector.storage.store import EVENTS_TABLE, Store, on_cluster
 
 # The rollups fed from audience.events: view -> (its table, the events column whose UTC day is
 # the day of the rollup row an event counts in). ROLLUP_CASCADES: rollups fed in turn from those
@@ -97,7 +98,7 @@ class RightsStore:
     def visitor_events(self, visitor: int, limit: int) -> list[dict[str, Any]]:
         """Every stored field of a visitor's newest ``limit`` events, oldest first."""
         fields = ", ".join(VISITOR_FIELDS)
-        return self.store.query_dicts(
+        return self.store.read(
             f"SELECT {fields} FROM (SELECT {fields} FROM audience.events"  # noqa: S608 (columns)
             " WHERE visitor = {v:UInt64} ORDER BY ts DESC, path DESC LIMIT {n:UInt32})"
             " ORDER BY ts, path",
@@ -218,7 +219,7 @@ class RightsStore:
         )
 
     def requests(self, subject: int | None, limit: int) -> list[dict[str, Any]]:
-        return self.store.query_dicts(
+        return self.store.read(
             "SELECT at, action, channel, subject, outcome, events FROM audience.rights_requests"
             " WHERE {all:Bool} OR subject = {s:UInt64} ORDER BY at DESC LIMIT {n:UInt32}",
             {"all": subject is None, "s": subject or 0, "n": limit},

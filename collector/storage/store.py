@@ -1,20 +1,25 @@
 """The ClickHouse store: connect, migrate, the one insert of events, and the site registry.
 
 The same code runs on the embedded engine (``chdb:///path``) and on a server (``http(s)://``).
-The embedded engine allows one open store per process and the driver is not made for concurrent
-use, so every call goes through one lock.
+A client of the driver is not made for concurrent use, so the statements that write (the
+writer's inserts, rollups, erasures, accounts) go through one client under one lock, and the
+reads of the dashboards and of the privacy API through clients of their own, ``READERS`` at
+most, each used by one thread at a time: a slow dashboard query never holds an insert, and the
+independent reads of one page run side by side (``read_many``). The embedded engine runs the
+queries of two clients of one process concurrently, as a server runs those of two connections.
 """
 
 from __future__ import annotations
 
 import fcntl
-import importlib.resources
 import logging
 import os
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,52 +28,16 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from collector.ops.progress import progress
+from collector.storage import migrations
+from collector.storage.errors import StoreError
+from collector.storage.migrations import Transform
 from collector.storage.rows import COLUMNS, ROWS_FORMAT
 from collector.storage.sites import Site
 
 log = logging.getLogger("audience.store")
 EVENTS_TABLE = "audience.events"
-SLOW_MIGRATION_SECONDS = 2.0  # a migration lasting this long is shown and timed
-_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-_DISTRIBUTED = re.compile(r"Distributed\('?([^',)]+)")
+READERS = 3  # clients for reads: a page's independent reads at once, on two cores
 _CLUSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_MONTH_PARTITION = re.compile(r"toYYYYMM\((\w+)\)")
-_RETENTION_TTL = re.compile(
-    r" TTL toStartOfMonth\((\w+)\) \+ toIntervalMonth\((\d+)\)(?: SETTINGS |$)"
-)
-
-
-class StoreError(RuntimeError):
-    """The store cannot be reached or refused a statement; the message says which."""
-
-
-def schema_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every numbered migration, in order."""
-    migrations = []
-    for entry in importlib.resources.files("schema").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            migrations.append((int(match.group(1)), entry.name, entry.read_text()))
-    return sorted(migrations)
-
-
-def statements(sql: str) -> list[str]:
-    """The statements of a schema file, without their comment lines (nor a comment that follows
-    the ``;`` of a statement on its line)."""
-    pieces = _without_comments(sql).split(";")
-    return [statement for statement in map(_without_comments, pieces) if statement]
-
-
-def _without_comments(sql: str) -> str:
-    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
-    return "\n".join(lines).strip()
-
-
-def retention_sql(retention_months: int) -> str:
-    """schema/retention.sql for this many months."""
-    sql = importlib.resources.files("schema").joinpath("retention.sql").read_text()
-    return sql.format(retention_months=int(retention_months))
 
 
 def on_cluster(cluster: str | None) -> str:
@@ -81,21 +50,20 @@ def on_cluster(cluster: str | None) -> str:
     return f" ON CLUSTER {cluster}"
 
 
-def _parts(cluster: str | None) -> str:
-    """The parts of the store's tables: on a cluster, those of every replica of every shard."""
-    if on_cluster(cluster):
-        return f"clusterAllReplicas('{cluster}', system.parts)"
-    return "system.parts"
-
-
-# Turns a statement of schema/ into the statements to run instead (``collector.storage.cluster``).
-Transform = Callable[[str], list[str]]
+Query = tuple[str, dict[str, Any]]  # SQL and its server-side parameters
 
 
 class Store:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, connect_reader: Callable[[], Client] | None = None) -> None:
         self._client = client
         self._lock = threading.Lock()
+        # Clients for reads, made on first use, READERS at most; without a way to connect them
+        # (a store built on a given client), reads take the writing client's lock.
+        self._connect_reader = connect_reader
+        self._idle_readers: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._readers: list[Client] = []
+        self._readers_lock = threading.Lock()
+        self._read_pool: ThreadPoolExecutor | None = None
         # The cluster its schema is distributed over, None on one node: read by ``migrate``.
         self.cluster: str | None = None
 
@@ -106,14 +74,7 @@ class Store:
                 f"the embedded store {url} is in use by another process (a running "
                 "`audience serve`?): stop it first, or use a ClickHouse server"
             )
-        try:
-            if is_embedded(url):
-                client = clickhouse_connect.get_client(dsn=url)
-            else:
-                client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
-        except Exception as error:  # the driver raises several kinds, all meaning "cannot connect"
-            raise StoreError(f"cannot open ClickHouse at {_redact(url)}: {error}") from error
-        return cls(client)
+        return cls(_client(url), lambda: _client(url))
 
     @classmethod
     def open(cls, url: str, retention_months: int) -> Store:
@@ -129,6 +90,12 @@ class Store:
         return store
 
     def close(self) -> None:
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
         with self._lock:
             self._client.close()
 
@@ -144,6 +111,16 @@ class Store:
     def _command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._driver() as client:
             return client.command(sql, parameters=parameters)
+
+    def command(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Any:
+        """One statement on the writing client: migrations, retention, the store's companions."""
+        with self._driver() as client:
+            return client.command(sql, parameters=parameters, settings=settings)
 
     def _rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
         with self._driver() as client:
@@ -164,11 +141,53 @@ class Store:
     def read(
         self, sql: str, parameters: dict[str, Any] | None = None, timeout_seconds: int = 30
     ) -> list[dict[str, Any]]:
-        """A read-only query (the server refuses any write in it): the dashboards' reader."""
+        """A read-only query (the server refuses any write in it), on a client for reads: the
+        dashboards' and the privacy API's reader, which never waits for the writer."""
         settings = {"readonly": 2, "max_execution_time": timeout_seconds}
-        with self._driver() as client:
+        with self._reader() as client:
             result = client.query(sql, parameters=parameters, settings=settings)
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+    def read_many(self, queries: Sequence[Query]) -> list[list[dict[str, Any]]]:
+        """Independent reads at once, on the clients for reads; their rows in their order."""
+        if len(queries) < 2 or self._connect_reader is None:
+            return [self.read(sql, parameters) for sql, parameters in queries]
+        with self._readers_lock:
+            if self._read_pool is None:
+                self._read_pool = ThreadPoolExecutor(READERS, thread_name_prefix="audience-read")
+            pool = self._read_pool
+        futures = [pool.submit(self.read, sql, parameters) for sql, parameters in queries]
+        return [future.result() for future in futures]
+
+    @contextmanager
+    def _reader(self) -> Iterator[Client]:
+        """A client for reads, for this thread alone until the block ends."""
+        if self._connect_reader is None:
+            with self._driver() as client:
+                yield client
+            return
+        client = self._take_reader(self._connect_reader)
+        try:
+            yield client
+        except ClickHouseError as error:
+            raise StoreError(str(error)) from error
+        finally:
+            self._idle_readers.put(client)
+
+    def _take_reader(self, connect: Callable[[], Client]) -> Client:
+        try:
+            return self._idle_readers.get_nowait()
+        except queue.Empty:
+            pass
+        with self._readers_lock:
+            if len(self._readers) < READERS:
+                try:
+                    client = connect()
+                except Exception as error:  # the driver raises several kinds
+                    raise StoreError(f"cannot open a connection for reads: {error}") from error
+                self._readers.append(client)
+                return client
+        return self._idle_readers.get()
 
     def execute(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         """One statement that changes data: accounts and sessions of the dashboards."""
@@ -181,144 +200,11 @@ class Store:
             return False
 
     def migrate(self, retention_months: int, transform: Transform | None = None) -> list[str]:
-        """Apply the migrations not applied yet, then the retention TTL if it changed, and learn
-        the cluster of the schema (``self.cluster``).
-
-        An up-to-date schema is only read (audience.schema_migrations and the events' TTL): no
-        DDL, so a user without DDL rights can start once ``audience migrate`` ran as one that
-        has them. ``transform`` (``collector.storage.cluster``) rewrites each statement of schema/.
-        """
-        done = self._migrate(retention_months, transform)
-        self.cluster = self.find_cluster() or None
-        return done
-
-    def _migrate(self, retention_months: int, transform: Transform | None) -> list[str]:
-        migrations = schema_files()
-        applied = self._applied_versions()
-        pending = [migration for migration in migrations[1:] if migration[0] not in applied]
-        retention_due = self.retention_months() != retention_months
-        if not pending and not retention_due:
-            return []
-        cluster = self.find_cluster()
-        if cluster and transform is None:
-            raise StoreError(
-                f"the schema of the ClickHouse cluster {cluster} is not up to date (or its"
-                f" retention differs): run `audience migrate --cluster {cluster}`"
-            )
-        self._run_ddl(migrations[0][2], transform)  # the database and the record, if missing
-        done = []
-        # A migration that rewrites data (a TTL materialized, parts rewritten) may take long on
-        # a big store: shown once it lasts SLOW_MIGRATION_SECONDS, its time logged at its end.
-        retention = f"retention.sql ({retention_months} months)"
-        steps = [*pending, (0, retention, retention_sql(retention_months))]  # new tables too
-        with progress(
-            "migrations", len(steps), unit="migrations", logger=log, delay=SLOW_MIGRATION_SECONDS
-        ) as shown:
-            for version, name, sql in steps:
-                shown.note(f"applying {name}")
-                started = time.monotonic()
-                self._run_ddl(sql, transform)
-                if version:  # retention.sql is not a numbered migration
-                    self._command(
-                        "INSERT INTO audience.schema_migrations (version, name)"
-                        " VALUES ({v:UInt32}, {n:String})",
-                        {"v": version, "n": name},
-                    )
-                seconds = time.monotonic() - started
-                if seconds >= SLOW_MIGRATION_SECONDS:
-                    log.info("migration %s took %.1f s", name, seconds)
-                done.append(name)
-                shown.advance()
-        return done
-
-    def _run_ddl(self, sql: str, transform: Transform | None) -> None:
-        for statement in statements(sql):
-            for each in transform(statement) if transform else [statement]:
-                self._command(each)
-
-    def _applied_versions(self) -> set[int]:
-        """The versions audience.schema_migrations records; none before the first migration."""
-        if not self._rows(
-            "SELECT 1 FROM system.tables WHERE database = 'audience' AND name = 'schema_migrations'"
-        ):
-            return set()
-        return {row[0] for row in self._rows("SELECT version FROM audience.schema_migrations")}
-
-    def retention_months(self) -> int | None:
-        """The months of the events' TTL; on a cluster, the TTL of the shards' local table."""
-        rows = self._rows(
-            "SELECT engine_full FROM system.tables"
-            " WHERE database = 'audience' AND name IN ('events', 'events_local')"
-        )
-        for (engine_full,) in rows:
-            match = re.search(r"TTL .*toIntervalMonth\((\d+)\)", engine_full)
-            if match:
-                return int(match.group(1))
-        return None
+        """Apply the migrations not applied yet (``collector.storage.migrations``)."""
+        return migrations.migrate(self, retention_months, transform)
 
     def find_cluster(self) -> str | None:
-        """The cluster audience.events is distributed over (``audience migrate --cluster``);
-        "" on a single-node schema, None before the first migration."""
-        rows = self._rows(
-            "SELECT engine_full FROM system.tables WHERE database = 'audience' AND name = 'events'"
-        )
-        if not rows:
-            return None
-        match = _DISTRIBUTED.match(rows[0][0])
-        return match.group(1) if match else ""
-
-    # Retention: what may go, and dropping it (collector.storage.retention decides when).
-
-    def retention_partitions(self) -> list[tuple[str, int, str]]:
-        """(table, months, partition id) of each active partition of the audience tables that
-        are partitioned by the month of a time column and whose only TTL is the retention's on
-        that column, ``toStartOfMonth(column) + INTERVAL months MONTH``."""
-        tables: dict[str, int] = {}
-        for name, partition_key, engine_full in self._rows(
-            "SELECT name, partition_key, engine_full FROM system.tables"
-            " WHERE database = 'audience' AND engine LIKE '%MergeTree'"
-        ):
-            months = _retention_ttl(partition_key, engine_full)
-            if months is not None:
-                tables[name] = months
-        rows = self._rows(
-            f"SELECT DISTINCT table, partition_id FROM {_parts(self.cluster)}"  # noqa: S608
-            " WHERE database = 'audience' AND active AND has({t:Array(String)}, table)"
-            " ORDER BY table, partition_id",
-            {"t": sorted(tables)},
-        )
-        return [(table, tables[table], partition) for table, partition in rows]
-
-    def drop_partition(self, table: str, partition_id: str) -> None:
-        """Drop a partition of an audience table now, whatever its size."""
-        with self._driver() as client:
-            client.command(
-                f"ALTER TABLE audience.{{t:Identifier}}{on_cluster(self.cluster)}"
-                " DROP PARTITION ID {p:String}",
-                parameters={"t": table, "p": partition_id},
-                settings={"max_partition_size_to_drop": 0},  # the TTL knows no size limit
-            )
-
-    def masked_partitions(self) -> list[tuple[str, str]]:
-        """(table, partition id) of the audience partitions holding rows that a lightweight
-        DELETE hid but left on disk."""
-        rows = self._rows(
-            f"SELECT DISTINCT table, partition_id FROM {_parts(self.cluster)}"  # noqa: S608
-            " WHERE database = 'audience' AND active AND has_lightweight_delete"
-            " ORDER BY table, partition_id"
-        )
-        return [(table, partition) for table, partition in rows]
-
-    def apply_deleted_mask(self, table: str, partition_id: str, *, wait: bool) -> None:
-        """Rewrite a partition's parts without their deleted rows: a mutation, left to run in
-        the background unless ``wait`` (the store's lock is held while it waits)."""
-        with self._driver() as client:
-            client.command(
-                f"ALTER TABLE audience.{{t:Identifier}}{on_cluster(self.cluster)}"
-                " APPLY DELETED MASK IN PARTITION ID {p:String}",
-                parameters={"t": table, "p": partition_id},
-                settings={"mutations_sync": 2 if wait else 0},
-            )
+        return migrations.find_cluster(self)
 
     def insert_events(self, payloads: Sequence[bytes], token: str) -> None:
         """Insert one batch of encoded rows (``rows.encode_row``: JSON arrays in column order).
@@ -363,6 +249,15 @@ class Store:
         )
 
 
+def _client(url: str) -> Client:
+    try:
+        if is_embedded(url):
+            return clickhouse_connect.get_client(dsn=url)
+        return clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
+    except Exception as error:  # the driver raises several kinds, all meaning "cannot connect"
+        raise StoreError(f"cannot open ClickHouse at {_redact(url)}: {error}") from error
+
+
 def is_embedded(url: str) -> bool:
     """The URL names the embedded engine, which one process at a time may open."""
     return url.startswith("chdb:")
@@ -382,16 +277,6 @@ def embedded_store_in_use(url: str) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def _retention_ttl(partition_key: str, engine_full: str) -> int | None:
-    """The months of a table's retention TTL: its partitions are the months of a column and its
-    only TTL expires each row with its whole month of that column (retention.sql); else None."""
-    partition = _MONTH_PARTITION.fullmatch(partition_key)
-    ttl = _RETENTION_TTL.search(engine_full)
-    if partition is None or ttl is None or ttl.group(1) != partition.group(1):
-        return None
-    return int(ttl.group(2))
 
 
 def _redact(url: str) -> str:

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from collector.ops.metrics import Metrics
 from collector.storage.closed_visits import ClosedVisits
 from collector.storage.erased import ErasedVisitors
+from collector.storage.errors import StoreError
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import SITE_INDEX, TS_INDEX, VISITOR_INDEX, decode_row
 from collector.storage.spool import Segment, SpoolConsumer
-from collector.storage.store import Store, StoreError
+from collector.storage.store import Store
 
 log = logging.getLogger("audience.writer")
 
@@ -72,7 +73,8 @@ class Writer:
         self._erasures_lock = threading.Lock()
         self._erased_loaded_at: float | None = None
         self.wake = threading.Event()
-        self.store_healthy = True
+        self.store_healthy = True  # the last insert (or turn) succeeded
+        self.last_insert_at: float | None = None  # time.time() of the last batch stored
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audience-writer", daemon=True)
         self._backoff = 0.0
@@ -105,6 +107,20 @@ class Writer:
                 len(left),
                 size,
             )
+
+    def health(self, now: float) -> dict[str, float | None]:
+        """What /readyz reports of the writer, read without the store: seconds since its last
+        stored batch, and the age of the oldest sealed segment waiting for it (None: none)."""
+        oldest = None
+        for segment in self.spool.sealed():
+            with contextlib.suppress(FileNotFoundError):  # stored meanwhile
+                modified = segment.path.stat().st_mtime
+                oldest = modified if oldest is None else min(oldest, modified)
+        last = self.last_insert_at
+        return {
+            "last_insert_seconds_ago": None if last is None else round(now - last, 3),
+            "oldest_spooled_seconds": None if oldest is None else round(max(0.0, now - oldest), 3),
+        }
 
     def erase(self, visitor: int, timeout: float) -> int | None:
         """Erase a visitor's stored events between two batches; from now on its rows are dropped.
@@ -217,6 +233,7 @@ class Writer:
             started = time.perf_counter()
             self.store.insert_events(rows, segment.token)
             self.metrics.batch_stored(len(rows), time.perf_counter() - started)
+            self.last_insert_at = time.time()
             self.closed_visits.mark_late(late)
         # Reported once, when the segment is done with (a failed insert reads it again).
         if records.damaged_bytes:

@@ -19,16 +19,24 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Checked off the event loop, with a deadline: a slow store must not stall the beacons."""
+    """Checked off the event loop, with a deadline; neither waits for the store (the writer's
+    health is what it last saw, and the spool's files), so a slow query does not stall it."""
+    state = request.app.state
+    writer_health = getattr(state, "writer_health", lambda: None)
+
+    def look() -> tuple[dict[str, bool], dict[str, float | None] | None]:
+        return state.readiness(), writer_health()
+
     loop = asyncio.get_running_loop()
     try:
-        checks = await asyncio.wait_for(
-            loop.run_in_executor(None, request.app.state.readiness), READINESS_SECONDS
-        )
+        checks, health = await asyncio.wait_for(loop.run_in_executor(None, look), READINESS_SECONDS)
     except TimeoutError:
-        checks = {"store": False}
+        checks, health = {"store": False}, None
     status = 200 if all(checks.values()) else 503
-    return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+    answer: dict[str, object] = {"ready": status == 200, "checks": checks}
+    if health is not None:
+        answer["writer"] = health
+    return JSONResponse(answer, status_code=status)
 
 
 async def metrics(request: Request) -> Response:
