@@ -21,7 +21,7 @@ import pytest
 from collector.ops import progress as progress_module
 from collector.ops.progress import BYTES, progress
 from collector.settings import Settings
-from collector.storage import store as store_module
+from collector.storage import migrations
 from collector.storage.store import Store
 from tests.test_cli import audience
 from tests.test_geoip_update import Databases, Mirror, dbip, env_of, serve_dbip
@@ -246,7 +246,7 @@ def test_slow_migrations_are_shown_and_timed(
     settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every migration counted as slow: each is timed, and the run shows its progress."""
-    monkeypatch.setattr(store_module, "SLOW_MIGRATION_SECONDS", 0.0)
+    monkeypatch.setattr(migrations, "SLOW_MIGRATION_SECONDS", 0.0)
     monkeypatch.setattr(progress_module, "LOG_INTERVAL_SECONDS", 0.01)
     stderr = io.StringIO()  # not a terminal, even under `pytest -s`
     monkeypatch.setattr(sys, "stderr", stderr)
