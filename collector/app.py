@@ -8,6 +8,10 @@
   open, it forwards them to the owner;
 - ``owner``: the dashboards of the store owner, which serves them to its workers on a Unix socket
   (``collector.web.forward``).
+
+The store's background work (writer, retention, sites and metrics snapshots) is one object,
+``collector.storage.keeper.StoreKeeper``, which the app runs for ``all`` and the store owner
+runs in the parent of workers: the same code in either place.
 """
 
 from __future__ import annotations
@@ -42,11 +46,10 @@ from collector.ops.metrics import (
 from collector.privacy.api import PrivacyAPI
 from collector.privacy.page import PrivacyPage
 from collector.settings import Settings
-from collector.storage import retention
 from collector.storage.erased import ErasedVisitors
-from collector.storage.errors import StoreError
+from collector.storage.keeper import ERASED_SNAPSHOT, SITES_SNAPSHOT, StoreKeeper
 from collector.storage.sites import SiteRegistry
-from collector.storage.spool import SpoolConsumer, SpoolProducer
+from collector.storage.spool import SpoolProducer
 from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from collector.web import views
@@ -60,10 +63,7 @@ from dashboards.app import create_dashboards
 log = logging.getLogger("audience.app")
 
 Role = Literal["all", "http", "owner"]
-SITES_RELOAD_SECONDS = 5.0
 SNAPSHOT_POLL_SECONDS = 1.0
-SITES_SNAPSHOT = "sites.json"
-ERASED_SNAPSHOT = "erased-visitors.bin"
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Runtime:
     sites: SiteRegistry
     role: Role
     store: Store | None = None
-    writer: Writer | None = None
+    keeper: StoreKeeper | None = None  # the store's background work, where this process runs it
     spool: SpoolProducer | None = None
     forward: ToStoreOwner | None = None
     erased: ErasedVisitors = field(default_factory=ErasedVisitors)
@@ -83,6 +83,10 @@ class Runtime:
     shared_metrics: SharedMetrics | None = None  # with --workers N: the sum of all processes
     admin: AdminServer | None = None  # on the embedded store, in the process that holds it
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def writer(self) -> Writer | None:
+        return self.keeper.writer if self.keeper is not None else None
 
 
 class CollectorApp:
@@ -106,17 +110,19 @@ def create_app(
     store: Store | None = None,
     metrics: Metrics | None = None,
     settle_heap: bool = False,
-    writer: Writer | None = None,
+    keeper: StoreKeeper | None = None,
 ) -> CollectorApp:
-    """``store``, ``metrics`` and ``writer`` are the store owner's own, for ``role="owner"``; for
-    ``role="all"``, ``store`` may be one already opened and migrated, which the app then closes
-    when it stops (else it opens its own).
+    """``keeper`` is the store owner's, for ``role="owner"``: its store, metrics, sites and
+    erased visitors are served. For ``role="all"``, ``store`` may be one already opened and
+    migrated, which the app then closes when it stops (else it opens its own).
     ``settle_heap`` tunes the garbage collector once started (``collector.ops.heap``): for the
     serving processes of ``audience serve``, not for a test process."""
+    if keeper is not None:
+        store, metrics = keeper.store, keeper.metrics
     metrics = metrics or Metrics()
-    runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store, writer=writer)
-    if writer is not None:
-        runtime.erased = writer.erased
+    runtime = Runtime(settings, metrics, SiteRegistry(), role, store=store, keeper=keeper)
+    if keeper is not None:
+        runtime.sites, runtime.erased = keeper.sites, keeper.erased
     elif role == "all":
         runtime.erased = ErasedVisitors(settings.data_dir / ERASED_SNAPSHOT)
     if role != "all":
@@ -184,34 +190,25 @@ async def _start(runtime: Runtime) -> None:
     # The rules common browsers need, compiled while the store opens; done before the process
     # serves (and freezes its heap, collector.ops.heap). The store owner of workers parses no agent.
     warming = None if runtime.role == "owner" else loop.run_in_executor(None, agent.warm_up)
-    snapshot = settings.data_dir / SITES_SNAPSHOT
     if runtime.role == "all":
         if runtime.store is None:
             runtime.store = await loop.run_in_executor(
                 None, Store.open, settings.clickhouse_url, settings.retention_months
             )
-        runtime.sites.replace(runtime.store.sites())
-        runtime.sites.save_snapshot(snapshot)
-        runtime.writer = Writer(
-            SpoolConsumer(settings.spool_dir),
-            runtime.store,
-            runtime.metrics,
-            runtime.erased,
-            roll_up_visits=True,
+        keeper = StoreKeeper(
+            runtime.store, settings, runtime.metrics, runtime.sites, runtime.erased
         )
-        runtime.writer.start()
-        daily = retention.every_day(runtime.store, settings.retention_months, runtime.metrics)
-        runtime.tasks.append(loop.create_task(daily))
+        await loop.run_in_executor(None, keeper.start)
+        runtime.keeper = keeper
         await _serve_admin(runtime)
     elif runtime.role == "owner":
-        assert runtime.store is not None, "the store owner hands its store to its app"
-        runtime.sites.replace(runtime.store.sites())
         await _serve_admin(runtime)
         return  # it serves no beacons: no spool
     else:
-        runtime.sites.load_snapshot(snapshot)
+        runtime.sites.load_snapshot(settings.data_dir / SITES_SNAPSHOT)
         if not is_embedded(settings.clickhouse_url):  # a server takes many connections
             runtime.store = await loop.run_in_executor(None, Store.connect, settings.clickhouse_url)
+        runtime.tasks.append(loop.create_task(_follow_snapshots(runtime)))
     writer = runtime.writer
     runtime.spool = SpoolProducer(
         settings.spool_dir,
@@ -222,7 +219,6 @@ async def _start(runtime: Runtime) -> None:
         on_commit=runtime.metrics.spool_committed,
     )
     await runtime.spool.start()
-    runtime.tasks.append(loop.create_task(_reload_sites(runtime)))
     runtime.tasks.append(loop.create_task(_reload_geoip(runtime.geo)))
     if runtime.shared_metrics is not None:
         runtime.tasks.append(loop.create_task(_publish_metrics(runtime, runtime.shared_metrics)))
@@ -240,12 +236,11 @@ async def _serve_admin(runtime: Runtime) -> None:
 
 
 def _admin_runner(runtime: Runtime) -> Runner:
-    store, settings = runtime.store, runtime.settings
-    assert store is not None, "the admin socket is served where the store is open"
+    store, settings, keeper = runtime.store, runtime.settings, runtime.keeper
+    assert store is not None and keeper is not None, "served where the store is kept"
 
     def sites_changed() -> None:  # in use at once here, within a second in the workers
-        runtime.sites.replace(store.sites())
-        runtime.sites.save_snapshot(settings.data_dir / SITES_SNAPSHOT)
+        keeper.publish_sites()
 
     def run(words: list[str], stdin: io.StringIO) -> Answer:
         out, err = io.StringIO(), io.StringIO()
@@ -268,23 +263,16 @@ async def _publish_metrics(runtime: Runtime, shared: SharedMetrics) -> None:
             log.exception("could not share this worker's metrics")
 
 
-async def _reload_sites(runtime: Runtime) -> None:
-    """From the store every few seconds; from the owner's snapshot every second, when it
-    changed (a site added through the admin socket is taken within a second)."""
-    loop = asyncio.get_running_loop()
-    period = SITES_RELOAD_SECONDS if runtime.store is not None else SNAPSHOT_POLL_SECONDS
+async def _follow_snapshots(runtime: Runtime) -> None:
+    """A worker's sites and erased visitors: the store owner's snapshots, taken every second
+    when they changed (a site added through the admin socket is served within a second)."""
+    data_dir = runtime.settings.data_dir
     while True:
-        await asyncio.sleep(period)
+        await asyncio.sleep(SNAPSHOT_POLL_SECONDS)
         try:
-            if runtime.store is not None:
-                sites = await loop.run_in_executor(None, runtime.store.sites)
-                runtime.sites.replace(sites)
-                runtime.sites.save_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
-            else:
-                runtime.sites.load_snapshot(runtime.settings.data_dir / SITES_SNAPSHOT)
-            if runtime.role == "http":  # the owner's writer keeps its own list
-                runtime.erased.load_snapshot(runtime.settings.data_dir / ERASED_SNAPSHOT)
-        except (StoreError, OSError, ValueError) as error:
+            runtime.sites.load_snapshot(data_dir / SITES_SNAPSHOT)
+            runtime.erased.load_snapshot(data_dir / ERASED_SNAPSHOT)
+        except (OSError, ValueError) as error:
             log.warning("could not reload the sites, keeping the known ones: %s", error)
 
 
@@ -314,8 +302,8 @@ async def _stop(runtime: Runtime) -> None:
         await runtime.spool.close()
         runtime.spool = None
     loop = asyncio.get_running_loop()
-    if runtime.writer is not None and runtime.role == "all":  # the owner stops its own
-        await loop.run_in_executor(None, runtime.writer.stop)
+    if runtime.keeper is not None and runtime.role == "all":  # the owner stops its own
+        await loop.run_in_executor(None, runtime.keeper.stop)
     if runtime.forward is not None:
         await runtime.forward.aclose()
     if runtime.store is not None and runtime.role != "owner":  # the owner closes its own

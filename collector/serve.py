@@ -15,18 +15,11 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from collector.app import (
-    ERASED_SNAPSHOT,
-    SITES_RELOAD_SECONDS,
-    SITES_SNAPSHOT,
-    CollectorApp,
-    create_app,
-)
+from collector.app import CollectorApp, create_app
 from collector.ingest.geo import GeoLocator
 from collector.ops import logs
 from collector.ops.metrics import (
     OWNER_SNAPSHOT,
-    SNAPSHOT_SECONDS,
     Metrics,
     SharedMetrics,
     snapshot_directory,
@@ -36,11 +29,9 @@ from collector.ops.startup import store_variable
 from collector.settings import Settings, SettingsError
 from collector.storage.erased import ErasedVisitors
 from collector.storage.errors import StoreError
-from collector.storage.retention import DailyRetention
+from collector.storage.keeper import ERASED_SNAPSHOT, StoreKeeper
 from collector.storage.sites import SiteRegistry
-from collector.storage.spool import SpoolConsumer
 from collector.storage.store import Store, is_embedded
-from collector.storage.writer import Writer
 from collector.web.forward import ClientScope, owner_socket, private_directory
 
 log = logging.getLogger("audience.serve")
@@ -116,37 +107,29 @@ class WorkerApp:
 
 
 class StoreOwner:
-    """The parent of HTTP workers: the writer, the retention job, the sites snapshot the workers
-    read, and on the embedded store the dashboards and metrics the workers forward to its Unix
-    socket."""
+    """The parent of HTTP workers: the store's keeper (writer, retention, the sites and metrics
+    snapshots the workers read), and on the embedded store the dashboards and privacy API the
+    workers forward to its Unix socket."""
 
     def __init__(self, settings: Settings, store: Store, log_config: dict[str, Any]) -> None:
         self.settings = settings
         self.store = store  # opened and migrated; closed by stop()
         self.metrics = Metrics()
-        self.writer = Writer(
-            SpoolConsumer(settings.spool_dir),
-            self.store,
+        self.keeper = StoreKeeper(
+            store,
+            settings,
             self.metrics,
+            SiteRegistry(),
             ErasedVisitors(settings.data_dir / ERASED_SNAPSHOT),
-            roll_up_visits=True,
+            SharedMetrics(snapshot_directory(settings.data_dir), OWNER_SNAPSHOT),
         )
-        self.retention = DailyRetention(self.store, settings.retention_months, self.metrics)
-        self.sites = SiteRegistry()
-        self.shared_metrics = SharedMetrics(snapshot_directory(settings.data_dir), OWNER_SNAPSHOT)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._refresh_sites, name="audience-sites")
         self.web: uvicorn.Server | None = None
         if is_embedded(settings.clickhouse_url):
-            self.web = _owner_server(settings, self.store, self.writer, self.metrics, log_config)
+            self.web = _owner_server(settings, self.keeper, log_config)
         self._web_thread = threading.Thread(target=self._serve_web, name="audience-owner-web")
 
     def start(self) -> None:
-        self.shared_metrics.clear()
-        self._publish_sites()
-        self.writer.start()
-        self.retention.start()
-        self._thread.start()
+        self.keeper.start()
         if self.web is not None:
             self._web_thread.start()
             self._wait_for_web(self.web)
@@ -168,42 +151,16 @@ class StoreOwner:
         except BaseException:  # uvicorn exits with SystemExit when it cannot bind or start
             log.exception("the store owner's server for its workers stopped")
 
-    def _publish_sites(self) -> None:
-        try:
-            self.sites.replace(self.store.sites())
-            self.sites.save_snapshot(self.settings.data_dir / SITES_SNAPSHOT)
-        except (StoreError, OSError) as error:
-            log.warning("could not publish the sites, keeping the last snapshot: %s", error)
-
-    def _refresh_sites(self) -> None:
-        """Every second the writer's metrics, every few seconds the sites."""
-        next_sites = time.monotonic() + SITES_RELOAD_SECONDS
-        while not self._stop.wait(SNAPSHOT_SECONDS):
-            self._publish_metrics()
-            if time.monotonic() >= next_sites:
-                next_sites = time.monotonic() + SITES_RELOAD_SECONDS
-                self._publish_sites()
-        self._publish_metrics()
-
-    def _publish_metrics(self) -> None:
-        try:
-            self.shared_metrics.publish(self.metrics)
-        except Exception:  # the next second tries again
-            log.exception("could not share the writer's metrics")
-
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
         if self.web is not None and self._web_thread.is_alive():
             self.web.should_exit = True
             self._web_thread.join(GRACEFUL_SHUTDOWN_SECONDS + 5)
-        self.retention.stop()
-        self.writer.stop()
+        self.keeper.stop()
         self.store.close()
 
 
 def _owner_server(
-    settings: Settings, store: Store, writer: Writer, metrics: Metrics, log_config: dict[str, Any]
+    settings: Settings, keeper: StoreKeeper, log_config: dict[str, Any]
 ) -> uvicorn.Server:
     """The owner's app on a Unix socket in a directory only this user may enter."""
     socket_path = owner_socket(settings.data_dir)
@@ -212,7 +169,7 @@ def _owner_server(
     except OSError as error:
         raise StoreError(f"cannot serve the workers on {socket_path}: {error}") from error
     socket_path.unlink(missing_ok=True)  # left by a process that was killed
-    owner = create_app(settings, role="owner", store=store, metrics=metrics, writer=writer)
+    owner = create_app(settings, role="owner", keeper=keeper)
     app = ClientScope(owner)
     config = uvicorn.Config(
         app,

@@ -44,8 +44,10 @@ class Backend(Protocol):
     """What the collector's runtime lends: its store, its writer if it has one, its sites."""
 
     store: Store | None
-    writer: Writer | None
     sites: SiteRegistry
+
+    @property
+    def writer(self) -> Writer | None: ...
 
 
 class PrivacyError(Exception):

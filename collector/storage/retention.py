@@ -9,10 +9,8 @@ it once, for a cron entry where the collectors do not own the store.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,39 +129,6 @@ def run_logged(store: Store, months: int, metrics: Metrics) -> None:
         log.exception(
             "the retention job failed; it runs again in %d hours", INTERVAL_SECONDS // 3600
         )
-
-
-async def every_day(store: Store, months: int, metrics: Metrics) -> None:
-    """The job in a process serving HTTP: soon after the start, then daily, off the loop."""
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(START_DELAY_SECONDS)
-    while True:
-        await loop.run_in_executor(None, run_logged, store, months, metrics)
-        await asyncio.sleep(INTERVAL_SECONDS)
-
-
-class DailyRetention:
-    """The job on a thread of its own: for the store owner of ``--workers N``."""
-
-    def __init__(self, store: Store, months: int, metrics: Metrics) -> None:
-        self._job = (store, months, metrics)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="audience-retention")
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Before the store closes: waits for a run under way."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _loop(self) -> None:
-        delay = START_DELAY_SECONDS
-        while not self._stop.wait(delay):
-            run_logged(*self._job)
-            delay = INTERVAL_SECONDS
 
 
 def retention_partitions(store: Store) -> list[tuple[str, int, str]]:
