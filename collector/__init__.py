@@ -9,7 +9,7 @@ class AudienceError(Exception):
 
     status = 500
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str = "", status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from collector import AudienceError
+
 PREFIX = "AUDIENCE_"
 # The fixed terms of the privacy policy, not settings: the visitor cookie never outlives 13 months
 # from its creation, and a visit ends after 30 minutes without an event (DESIGN sections 6 and 7).
@@ -32,7 +34,7 @@ SECRET_FILE = "secret.key"  # noqa: S105  # nosec B105
 _MAILBOX = re.compile(r"[^@/?#]+@[^@/?#]+\.[^@/?#.]+")
 
 
-class SettingsError(ValueError):
+class SettingsError(AudienceError, ValueError):
     """A setting has a value the product cannot run with; the message names the variable."""
 
 

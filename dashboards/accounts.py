@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from collector import AudienceError
 from collector.storage.sites import normalize_domain
 from collector.storage.store import Store
 from dashboards import totp
@@ -44,12 +45,16 @@ _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 Clock = Callable[[], float]
 
 
-class AccountError(ValueError):
+class AccountError(AudienceError, ValueError):
     """An account or key that cannot be created, found or changed; the message says why."""
 
+    status = 400
 
-class Throttled(Exception):
+
+class Throttled(AudienceError):
     """Too many failed sign-ins for this e-mail: wait ``retry_after`` seconds."""
+
+    status = 429
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"retry after {retry_after} seconds")

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Scope
 
-from collector.web.http import header_map, is_https
+from collector.web.http import request_facts
 from dashboards.accounts import User
 from dashboards.context import dashboards_of
 from dashboards.sessions import SessionPolicy, cookie_name, session_cookie
@@ -106,6 +106,4 @@ def is_secure(scope: Scope) -> bool:
     app = scope.get("app")
     context = getattr(getattr(app, "state", None), "dashboards", None)
     proxies = context.settings.trusted_proxies if context is not None else ()
-    client = scope.get("client")
-    peer = client[0] if client else ""
-    return is_https(scope.get("scheme", "http"), peer, header_map(scope["headers"]), proxies)
+    return request_facts(scope, proxies).secure

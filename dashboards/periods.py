@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from collector import AudienceError
+
 FILTERS = ("page", "city", "country", "operator", "browser", "browser_version", "os", "device")
 INTERVALS = ("hour", "day", "week", "month")
 PERIODS = {
@@ -29,8 +31,10 @@ MAX_HOURLY_DAYS = 31
 MAX_FILTER_LENGTH = 1024
 
 
-class QueryError(ValueError):
+class QueryError(AudienceError, ValueError):
     """A stats parameter is wrong; the message names it (a 400 answer)."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

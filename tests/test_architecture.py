@@ -7,12 +7,17 @@ they must refuse: a contract that cannot fail proves nothing.
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from collector import AudienceError
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("collector", "dashboards")
@@ -83,3 +88,24 @@ def test_the_collector_top_level_is_the_composition_root() -> None:
     packages = (ROOT / "collector").iterdir()
     wings = {path.name for path in packages if (path / "__init__.py").exists()}
     assert wings == {"ingest", "storage", "privacy", "web", "ops", "console", "demo", "snippet"}
+
+
+def test_every_error_of_the_product_is_an_audience_error() -> None:
+    """One base for the errors the product raises: each carries a status and a message."""
+    found = {}
+    for package in PACKAGES:
+        root = importlib.import_module(package)
+        for module_info in pkgutil.walk_packages(root.__path__, f"{package}."):
+            module = importlib.import_module(module_info.name)
+            for name, value in vars(module).items():
+                if (
+                    inspect.isclass(value)
+                    and issubclass(value, BaseException)
+                    and value.__module__ == module.__name__
+                ):
+                    found[f"{module.__name__}.{name}"] = value
+    assert len(found) >= 14, sorted(found)
+    strays = sorted(name for name, error in found.items() if not issubclass(error, AudienceError))
+    assert strays == []
+    for error in found.values():
+        assert isinstance(error.status, int) and 400 <= error.status <= 599, error

@@ -23,7 +23,6 @@ from collector.ingest.geo import GeoLocator
 from collector.ingest.pipeline import Accepted, Incoming, Pipeline
 from collector.ops.metrics import Metrics
 from collector.settings import Settings
-from collector.storage.rows import encode_row
 from collector.storage.sites import Site, SiteRegistry
 from collector.storage.spool import SpoolProducer
 from collector.storage.store import Store
@@ -136,8 +135,8 @@ class Player:
         for event in events:
             outcome = self.pipeline.run(self._incoming(event))
             if isinstance(outcome, Accepted):
-                self.tokens[event.visitor] = self.pipeline.signer.sign(outcome.state)
-                pending.append(self.spool.append(encode_row(outcome.row)))
+                self.tokens[event.visitor] = outcome.token
+                pending.append(self.spool.append(outcome.payload))
                 played += 1
             if len(pending) >= CONCURRENCY:
                 await asyncio.gather(*pending)

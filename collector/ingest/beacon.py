@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from collector import AudienceError
+
 MAX_BODY_BYTES = 4096
 MAX_PATH_LENGTH = 1024
 MAX_ENGAGED_MS = 24 * 3600 * 1000
@@ -19,13 +21,12 @@ EVENT_TYPES = ("pageview", "engagement")
 _CONSENT = re.compile(r"tcf|tcf:outside-gdpr|gcm|manual|cmp:[a-z0-9_.-]{1,32}")
 
 
-class BeaconError(Exception):
-    """A beacon the collector refuses; ``status`` and ``message`` make the JSON answer."""
+class BeaconError(AudienceError):
+    """A beacon the collector refuses; ``status`` and ``message`` make the JSON answer, with the
+    beacon's ``field`` at fault when there is one."""
 
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(message, status)
         self.field = field
 
 

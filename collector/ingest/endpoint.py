@@ -14,7 +14,6 @@ from collector.ingest.beacon import MAX_BODY_BYTES, BeaconError
 from collector.ingest.pipeline import Accepted, Incoming, Pipeline
 from collector.ops.metrics import Metrics
 from collector.settings import Network
-from collector.storage.rows import encode_row
 from collector.storage.spool import SpoolFull, SpoolProducer, SpoolUnavailable
 from collector.web import http
 from collector.web.asgi import BodyTooLarge, Receive, Scope, Send, answer, read_body
@@ -52,10 +51,10 @@ class EventEndpoint:
             self.metrics.reject(413)
             await answer(send, 413, {"error": f"body is larger than {MAX_BODY_BYTES} bytes"}, cors)
             return
-        peer = (scope.get("client") or ("", 0))[0]
+        facts = http.request_facts(scope, self.trusted_proxies, headers)
         incoming = Incoming(
             body=body,
-            client_ip=http.client_address(peer, headers, self.trusted_proxies),
+            client_ip=facts.client,
             user_agent=headers.get("user-agent", ""),
             origin=origin,
             cookie_state=http.read_cookie(headers),
@@ -76,14 +75,14 @@ class EventEndpoint:
         try:
             if self.spool is None:
                 raise SpoolUnavailable("the collector is starting or stopping")
-            await self.spool.append(encode_row(outcome.row))
+            await self.spool.append(outcome.payload)
         except (SpoolFull, SpoolUnavailable) as error:
             self.metrics.reject(503)
             retry = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
             await answer(send, 503, {"error": f"cannot accept events now: {error}"}, cors + retry)
             return
         self.metrics.accepted += 1
-        state = self._state_headers(outcome, scope, peer, headers, incoming.cookie_state)
+        state = self._state_headers(outcome, facts, incoming.cookie_state)
         # Accepted: 202 and no body. A body costs uvicorn a second socket write per answer, which
         # halves the requests a process can serve (loadtests/throughput.py shows it).
         await answer(send, 202, None, cors + state)
@@ -91,14 +90,11 @@ class EventEndpoint:
     def _state_headers(
         self,
         outcome: Accepted,
-        scope: Scope,
-        peer: str,
-        headers: http.Headers,
+        facts: http.RequestFacts,
         cookie: str | None,
     ) -> list[tuple[bytes, bytes]]:
-        token = self.pipeline.signer.sign(outcome.state)
-        secure = http.is_https(scope.get("scheme", "http"), peer, headers, self.trusted_proxies)
-        extra = [(b"set-cookie", http.state_cookie(token, outcome.state, secure).encode())]
+        token, headers = outcome.token, facts.headers
+        extra = [(b"set-cookie", http.state_cookie(token, outcome.state, facts.secure).encode())]
         # The state goes to page scripts only where the HttpOnly cookie cannot serve: a page on
         # another site, whose request carried no cookie of ours.
         if cookie is None and http.is_cross_site(headers):

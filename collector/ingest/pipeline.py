@@ -1,29 +1,31 @@
-"""Beacon -> Row | Dropped(reason), as a named list of small steps.
+"""Beacon -> Accepted(row bytes, signed state) | Dropped(reason), in named steps, top to bottom.
 
 Reads like the data-flow diagram of the README: parse, check the site and the origin, require
 consent, limit the rate, drop bots (parsing the User-Agent), put the geolocation, advance the
 visit (dropping a visitor who was erased), build the row. A step raises BeaconError for a 4xx
-answer, returns Dropped for a 202 that stores nothing, and otherwise fills the draft. The IP and
-the User-Agent are arguments of the enrichment steps and are never copied into the draft: the Row
-type has no field for them.
+answer, returns Dropped for a 202 that stores nothing, and otherwise returns what the next steps
+take, typed. The IP and the User-Agent are arguments of the enrichment steps and are never kept:
+the Row type has no field for them. What the edge sends comes out whole: the row encoded for the
+spool and the visitor's state signed for its cookie.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from collector.ingest import consent
 from collector.ingest.agent import NO_HINTS, Agent, ClientHints, parse_agent
 from collector.ingest.beacon import Beacon, BeaconError, parse_beacon
-from collector.ingest.geo import UNKNOWN, Geo, GeoLocator
+from collector.ingest.geo import Geo, GeoLocator
 from collector.ops.metrics import Metrics
 from collector.storage.erased import ErasedVisitors
-from collector.storage.rows import Row
+from collector.storage.rows import Row, encode_row
 from collector.storage.sites import Site, SiteRegistry
 from collector.web.ratelimit import RateLimiter
 from collector.web.visitor import StateSigner, VisitorState, advance
+
+DropReason = Literal["bot", "erased"]
 
 
 class Incoming(NamedTuple):
@@ -42,27 +44,19 @@ class Incoming(NamedTuple):
 class Accepted(NamedTuple):
     row: Row
     state: VisitorState
+    payload: bytes  # the row as the spool keeps it (rows.encode_row)
+    token: str  # the state, signed, for the visitor's cookie
 
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
-    reason: str
+    reason: DropReason
     kind: str = ""  # for a bot, which kind ("search", "monitor", ...)
 
     @property
     def counted_as(self) -> str:
         """The metrics key: ``bot/monitor`` for a bot, the reason otherwise."""
         return f"{self.reason}/{self.kind}" if self.kind else self.reason
-
-
-@dataclass(slots=True)
-class Draft:
-    incoming: Incoming
-    beacon: Beacon | None = None
-    site: Site | None = None
-    agent: Agent | None = None
-    geo: Geo = field(default=UNKNOWN)
-    visit: VisitorState | None = None
 
 
 @dataclass
@@ -75,79 +69,89 @@ class Pipeline:
     erased: ErasedVisitors = field(default_factory=ErasedVisitors)
 
     def run(self, incoming: Incoming) -> Accepted | Dropped:
-        draft = Draft(incoming)
         try:
-            for step in STEPS:
-                outcome = step(self, draft)
-                if outcome is not None:
-                    self.metrics.drop(outcome.counted_as)
-                    return outcome
+            beacon = parse(incoming)
+            site = check_site(self, beacon)
+            check_origin(site, incoming)
+            consent = require_consent(beacon, site, incoming)
+            limit_rate(self, incoming)
         except BeaconError as error:
             self.metrics.reject(error.status)
             raise
-        assert draft.visit is not None
-        return Accepted(build_row(self, draft), draft.visit)
+        agent = drop_bots(incoming)
+        if isinstance(agent, Dropped):
+            return self._dropped(agent)
+        geo = put_geolocation(self, incoming)
+        state = put_visit(self, beacon, incoming)
+        if isinstance(state, Dropped):
+            return self._dropped(state)
+        row = build_row(self, beacon, consent, agent, geo, state, incoming.now)
+        return Accepted(row, state, encode_row(row), self.signer.sign(state))
+
+    def _dropped(self, dropped: Dropped) -> Dropped:
+        self.metrics.drop(dropped.counted_as)
+        return dropped
 
 
-Step = Callable[[Pipeline, Draft], Dropped | None]
+def parse(incoming: Incoming) -> Beacon:
+    return parse_beacon(incoming.body)
 
 
-def parse(pipeline: Pipeline, draft: Draft) -> None:
-    draft.beacon = parse_beacon(draft.incoming.body)
+def check_site(pipeline: Pipeline, beacon: Beacon) -> Site:
+    site = pipeline.sites.get(beacon.site)
+    if site is None:
+        raise BeaconError(404, f"unknown site: {beacon.site!r} is not registered", "site")
+    return site
 
 
-def check_site(pipeline: Pipeline, draft: Draft) -> None:
-    assert draft.beacon is not None
-    draft.site = pipeline.sites.get(draft.beacon.site)
-    if draft.site is None:
-        raise BeaconError(404, f"unknown site: {draft.beacon.site!r} is not registered", "site")
+def check_origin(site: Site, incoming: Incoming) -> None:
+    if not site.allows_origin(incoming.origin):
+        raise BeaconError(403, f"origin not allowed for site {site.domain!r}", "origin")
 
 
-def check_origin(pipeline: Pipeline, draft: Draft) -> None:
-    assert draft.site is not None
-    if not draft.site.allows_origin(draft.incoming.origin):
-        raise BeaconError(403, f"origin not allowed for site {draft.site.domain!r}", "origin")
+def require_consent(beacon: Beacon, site: Site, incoming: Incoming) -> str:
+    """The beacon's consent marker, once it is one this site counts."""
+    reason = consent.refusal(beacon, site, incoming.global_privacy_control)
+    if reason is not None or beacon.consent is None:
+        raise BeaconError(403, reason or "no consent", "consent")
+    return beacon.consent
 
 
-def require_consent(pipeline: Pipeline, draft: Draft) -> None:
-    assert draft.beacon is not None and draft.site is not None
-    reason = consent.refusal(draft.beacon, draft.site, draft.incoming.global_privacy_control)
-    if reason is not None:
-        raise BeaconError(403, reason, "consent")
-
-
-def limit_rate(pipeline: Pipeline, draft: Draft) -> None:
-    if not pipeline.limiter.allow(draft.incoming.client_ip, float(draft.incoming.now)):
+def limit_rate(pipeline: Pipeline, incoming: Incoming) -> None:
+    if not pipeline.limiter.allow(incoming.client_ip, float(incoming.now)):
         raise BeaconError(429, "too many events from this client; slow down")
 
 
-def drop_bots(pipeline: Pipeline, draft: Draft) -> Dropped | None:
-    draft.agent = parse_agent(draft.incoming.user_agent, draft.incoming.client_hints)
-    return Dropped("bot", draft.agent.bot) if draft.agent.is_bot else None
+def drop_bots(incoming: Incoming) -> Agent | Dropped:
+    agent = parse_agent(incoming.user_agent, incoming.client_hints)
+    return Dropped("bot", agent.bot) if agent.is_bot else agent
 
 
-def put_geolocation(pipeline: Pipeline, draft: Draft) -> None:
-    draft.geo = pipeline.geo.locate(draft.incoming.client_ip)
+def put_geolocation(pipeline: Pipeline, incoming: Incoming) -> Geo:
+    return pipeline.geo.locate(incoming.client_ip)
 
 
-def put_visit(pipeline: Pipeline, draft: Draft) -> Dropped | None:
-    assert draft.beacon is not None
+def put_visit(pipeline: Pipeline, beacon: Beacon, incoming: Incoming) -> VisitorState | Dropped:
     signer = pipeline.signer
-    previous = signer.verify(draft.incoming.cookie_state) or signer.verify(draft.beacon.state)
+    previous = signer.verify(incoming.cookie_state) or signer.verify(beacon.state)
     erased = pipeline.erased
     if previous is not None and erased and signer.visitor_hash(previous) in erased:
         return Dropped("erased")  # a tab still carrying the cookie of a visitor who erased it
-    draft.visit = advance(previous, draft.incoming.now)
-    return None
+    return advance(previous, incoming.now)
 
 
-def build_row(pipeline: Pipeline, draft: Draft) -> Row:
-    beacon, agent, state, geo = draft.beacon, draft.agent, draft.visit, draft.geo
-    assert beacon is not None and agent is not None and state is not None
-    assert beacon.consent is not None
+def build_row(
+    pipeline: Pipeline,
+    beacon: Beacon,
+    consent: str,
+    agent: Agent,
+    geo: Geo,
+    state: VisitorState,
+    now: int,
+) -> Row:
     return Row(
         site=beacon.site,
-        ts=draft.incoming.now,
+        ts=now,
         type=beacon.type,
         path=beacon.path,
         visitor=pipeline.signer.visitor_hash(state),
@@ -162,17 +166,5 @@ def build_row(pipeline: Pipeline, draft: Draft) -> Row:
         browser_version=agent.browser_version,
         os=agent.os,
         device=agent.device,
-        consent=beacon.consent,
+        consent=consent,
     )
-
-
-STEPS: tuple[Step, ...] = (
-    parse,
-    check_site,
-    check_origin,
-    require_consent,
-    limit_rate,
-    drop_bots,
-    put_geolocation,
-    put_visit,
-)

@@ -11,12 +11,14 @@ from pathlib import Path
 import maxminddb
 from maxminddb import Reader
 
+from collector import AudienceError
+
 CITY_KINDS = ("City",)
 OPERATOR_KINDS = ("ISP", "ASN")
 PROBES = ("1.1.1.1", "8.8.8.8", "81.2.69.160", "2a02::1")
 
 
-class GeoDatabaseError(RuntimeError):
+class GeoDatabaseError(AudienceError):
     """A configured GeoIP database is missing, corrupt or of the wrong kind."""
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode, urlsplit
 
+from collector import AudienceError
 from collector.ops.geoip_files import (
     CITY_KINDS,
     OPERATOR_KINDS,
@@ -56,7 +57,7 @@ DBIP_NOTICE = (
 )
 
 
-class UpdateError(RuntimeError):
+class UpdateError(AudienceError):
     """A database could not be updated; the installed file is left as it was."""
 
 

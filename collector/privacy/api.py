@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collector import AudienceError
 from collector.privacy.rights import Erasure, VisitorRights, events_csv
 from collector.storage.erased import format_visitor_id
 from collector.storage.errors import StoreError
@@ -50,10 +51,12 @@ class Backend(Protocol):
     def writer(self) -> Writer | None: ...
 
 
-class PrivacyError(Exception):
+class PrivacyError(AudienceError):
+    """A request of the privacy API refused: its status and message, and headers to add."""
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+        super().__init__(message, status)
+        self.headers = headers or {}
 
 
 @dataclass

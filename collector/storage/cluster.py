@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from collector import AudienceError
 from collector.storage.migrations import retention_sql, schema_files, statements
 
 DATABASE = "audience"
@@ -68,7 +69,7 @@ _COLUMN_COMMAND = re.compile(r"(?:ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b", r
 _SHARDED_NAME = re.compile(rf"\b{DATABASE}\.({'|'.join(SHARDING_KEYS)})\b")
 
 
-class ClusterError(ValueError):
+class ClusterError(AudienceError, ValueError):
     """A statement of schema/ has no cluster form here (or the cluster name is not valid)."""
 
 

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
+from collector import AudienceError
+
 DEFAULT_TIMEZONE = "Europe/Paris"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _DOMAIN = re.compile(
@@ -19,8 +21,10 @@ _DOMAIN = re.compile(
 )
 
 
-class SiteError(ValueError):
+class SiteError(AudienceError, ValueError):
     """A domain, origin or time zone that cannot be registered."""
+
+    status = 400
 
 
 @dataclass(frozen=True)

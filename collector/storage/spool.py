@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector import AudienceError
 from collector.storage.spool_records import MAX_ROW_BYTES, Records, frame, read_records
 
 log = logging.getLogger("audience.spool")
@@ -31,12 +32,16 @@ log = logging.getLogger("audience.spool")
 OPEN_SUFFIX, SEALED_SUFFIX, LOCK_NAME = ".open", ".seg", "lock"
 
 
-class SpoolFull(Exception):
+class SpoolFull(AudienceError):
     """The spool has reached its disk quota: the event cannot be kept, answer 503."""
 
+    status = 503
 
-class SpoolUnavailable(Exception):
+
+class SpoolUnavailable(AudienceError):
     """The spool cannot write (disk full, I/O error): the event was not kept, answer 503."""
+
+    status = 503
 
 
 def _lock(path: Path) -> int | None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from collector import AudienceError
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -18,8 +20,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _JSON_HEADERS = [(b"content-type", b"application/json"), (b"x-content-type-options", b"nosniff")]
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(AudienceError):
     """The request body is longer than the handler accepts."""
+
+    status = 413
 
 
 async def read_body(receive: Receive, limit: int, declared_length: str = "") -> bytes:

@@ -11,8 +11,10 @@ import functools
 import socket
 from collections.abc import Iterable
 from email.utils import formatdate
+from typing import NamedTuple
 
 from collector.settings import Network
+from collector.web.asgi import Scope
 from collector.web.visitor import VisitorState
 
 SECURE_COOKIE = "__Host-audience"
@@ -77,6 +79,39 @@ def client_address(peer: str, headers: Headers, proxies: tuple[Network, ...]) ->
         if not _is_trusted(hop, proxies):
             return hop
     return hops[0] if hops else peer
+
+
+class RequestFacts(NamedTuple):
+    """A request as the trusted proxies in front of us describe it: the one place that reads
+    the peer, X-Forwarded-For and X-Forwarded-Proto."""
+
+    peer: str
+    scheme: str
+    headers: Headers
+    proxies: tuple[Network, ...]
+
+    @property
+    def client(self) -> str:
+        """The client's address (never kept: an argument of the rate limit and the GeoIP)."""
+        return client_address(self.peer, self.headers, self.proxies)
+
+    @property
+    def secure(self) -> bool:
+        """It came over HTTPS, to us or to a trusted proxy that says so."""
+        return is_https(self.scheme, self.peer, self.headers, self.proxies)
+
+
+def request_facts(
+    scope: Scope, proxies: tuple[Network, ...], headers: Headers | None = None
+) -> RequestFacts:
+    """``headers``: the request's, when the caller already mapped them."""
+    client = scope.get("client")
+    return RequestFacts(
+        client[0] if client else "",
+        scope.get("scheme", "http"),
+        header_map(scope["headers"]) if headers is None else headers,
+        proxies,
+    )
 
 
 def is_https(scheme: str, peer: str, headers: Headers, proxies: tuple[Network, ...]) -> bool:

@@ -65,9 +65,7 @@ class SecurityHeaders:
             path = path[len(root) :]
         policy = b"cross-origin" if path.startswith(SNIPPET_PREFIX) else b"same-origin"
         headers = [*DEFAULTS, (b"cross-origin-resource-policy", policy)]
-        peer = (scope.get("client") or ("", 0))[0]
-        scheme = scope.get("scheme", "http")
-        if http.is_https(scheme, peer, http.header_map(scope["headers"]), self.trusted_proxies):
+        if http.request_facts(scope, self.trusted_proxies).secure:
             headers.append(HSTS)
         return headers
 
@@ -85,9 +83,7 @@ def canonical_url(request: Request, trusted_proxies: tuple[Network, ...]) -> str
     host = request.headers.get("host", "")
     if not _HOST.fullmatch(host):
         return None
-    peer = request.client.host if request.client else ""
-    headers = http.header_map(request.scope["headers"])
-    secure = http.is_https(request.scope.get("scheme", "http"), peer, headers, trusted_proxies)
+    secure = http.request_facts(request.scope, trusted_proxies).secure
     root = request.scope.get("root_path", "")
     return f"{'https' if secure else 'http'}://{host}{root}{SECURITY_TXT}"
 
