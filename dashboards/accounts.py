@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.resources
 import re
 import secrets
 import threading
@@ -27,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from collector import AudienceError
 from collector.storage.sites import normalize_domain
+from collector.storage.sql import load
 from collector.storage.store import Store
 from dashboards import totp
 from dashboards.sessions import MAX_EMAIL_BYTES, SessionSigner
@@ -83,8 +83,7 @@ class ApiKey:
 @cache
 def query(name: str) -> str:
     """The SQL of ``dashboards/queries/accounts/<name>.sql``."""
-    files = importlib.resources.files("dashboards").joinpath("queries", "accounts")
-    return files.joinpath(f"{name}.sql").read_text()
+    return load("dashboards", f"queries/accounts/{name}")
 
 
 def normalize_email(email: str) -> str:

@@ -12,21 +12,18 @@ merges only the visits still open after it.
 
 from __future__ import annotations
 
-import importlib.resources
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
 from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
+from collector.storage.sql import load
 from collector.storage.store import Query, Store
 from dashboards.periods import FILTERS, Period, StatsQuery
 
 OTHER = "Other"
 UNKNOWN = "(unknown)"
 REALTIME_MINUTES = 5
-_INCLUDE = re.compile(r"/\* include ([a-z_]+) \*/")
 
 
 @dataclass(frozen=True)
@@ -71,13 +68,9 @@ DIMENSIONS = {
 }  # fmt: skip
 
 
-@cache
 def query_text(name: str) -> str:
-    """A query file, with the files it includes (``/* include NAME */``) put in their place."""
-    folder = importlib.resources.files("dashboards").joinpath("queries")
-    text = folder.joinpath(f"{name}.sql").read_text()
-    sql = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-    return _INCLUDE.sub(lambda found: query_text(found.group(1)), sql)
+    """A query of dashboards/queries/, through the one SQL loader (``collector.storage.sql``)."""
+    return load("dashboards", f"queries/{name}")
 
 
 def kpis(totals: dict[str, Any]) -> dict[str, int | float]:

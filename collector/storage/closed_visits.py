@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.settings import VISIT_TIMEOUT_SECONDS
 from collector.storage import migrations
+from collector.storage.sql import statement
 from collector.storage.store import Store
 
 LATE_SECONDS = 300  # longer than a spool takes to reach the store when all is well
@@ -44,60 +45,8 @@ DAY = timedelta(days=1)
 EPOCH = datetime(1970, 1, 1)
 log = logging.getLogger("audience.closed_visits")
 
-# The visits of a site that started in [a, b): every one of their rows lies in [a, b + VISIT_SPAN)
-# (a row is placed at the hour of its block's first event); a visit started earlier may have rows
-# in it too, and is left out by the list of the closed ones (every visit that started before the
-# watermark is closed and listed).
-_SUMMARIES = """audience.visit_summaries(
-    site = {site:String}, rows_from = {a:DateTime('UTC')}, rows_to = {rows_to:DateTime('UTC')},
-    listed_from = {listed_from:DateTime('UTC')}, listed_to = {a:DateTime('UTC')})"""
-_STARTED = (
-    f"(SELECT * FROM {_SUMMARIES}"  # noqa: S608 (constants)
-    " WHERE visit_start >= {a:DateTime('UTC')} AND visit_start < {b:DateTime('UTC')}"
-    " AND visit_pageviews > 0)"
-)
-# The dimensions a breakdown shows visit metrics of, as columns of audience.visit_summaries; ''
-# for all visits.
-DIMENSIONS = (
-    "", "entry_page", "exit_page", "visitor_type", "visit_bucket", "days_bucket", "city",
-    "country", "operator", "browser", "browser_release", "os", "device",
-)  # fmt: skip
-_PAIRS = ", ".join(f"('{name}', {name or repr('')})" for name in DIMENSIONS)
-_ROLL_UP = (
-    "INSERT INTO audience.visit_rollup"  # noqa: S608 (constants)
-    " (site, hour, dimension, value, visits, bounces, duration, visitors)"
-    " SELECT {site:String}, toStartOfHour(visit_start) AS start_hour, pair.1 AS name,"
-    " pair.2 AS cell, count(), countIf(visit_pageviews = 1), sum(duration),"
-    f" uniqCombinedState(15)(visitor) FROM {_STARTED} ARRAY JOIN [{_PAIRS}] AS pair"
-    " GROUP BY start_hour, name, cell SETTINGS insert_deduplicate = 0"
-)
-_LIST = (
-    "INSERT INTO audience.closed_visits (site, hour, visit, visitor)"  # noqa: S608 (constants)
-    f" SELECT {{site:String}}, toStartOfHour(visit_start), visit, visitor FROM {_STARTED}"
-    " SETTINGS insert_deduplicate = 0"
-)
-# The whole UTC days [a, b) of the hourly rollups, summed per day: of one site, or of every site.
-_ROLL_UP_DAYS = (
-    "INSERT INTO audience.visit_rollup_daily"
-    " (site, hour, dimension, value, visits, bounces, duration, visitors)"
-    " SELECT site, toStartOfDay(hour) AS day, dimension, value, sum(visits), sum(bounces),"
-    " sum(duration), uniqCombinedMergeState(15)(visitors) FROM audience.visit_rollup"
-    " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
-    " AND (site = {site:String} OR {every_site:Bool})"
-    " GROUP BY site, day, dimension, value SETTINGS insert_deduplicate = 0"
-)
-_HOURLY_TABLES = ("audience.visit_rollup", "audience.closed_visits")
-_DAILY_TABLE = "audience.visit_rollup_daily"
-_SITES = (
-    "SELECT DISTINCT site FROM audience.visits"
-    " WHERE hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}"
-)
-# The earliest start of the visits still open: the watermark stops at its hour.
-_OPEN_FROM = (
-    f"SELECT min(visit_start) FROM {_SUMMARIES}"  # noqa: S608 (constants)
-    " WHERE visit_end >= {closed_before:DateTime('UTC')}"
-    " AND visit_start >= {cut_before:DateTime('UTC')} HAVING count() > 0"
-)
+_HOURLY_TABLES = ("visit_rollup", "closed_visits")
+_DAILY_TABLE = "visit_rollup_daily"
 
 
 @dataclass(frozen=True)
@@ -129,11 +78,7 @@ class ClosedVisits:
     # Readers.
 
     def watermark(self) -> Watermark:
-        rows = self.store.rows(
-            "SELECT max(through), count(), (SELECT min(hour) FROM audience.visit_rollup_stale),"
-            " (SELECT count() FROM audience.visit_rollup_stale)"
-            " FROM audience.visit_rollup_through"
-        )
+        rows = self.store.rows(statement("watermark"))
         [[through, rolled, stale_from, stale]] = rows
         return Watermark(_naive(through) if rolled else None, _naive(stale_from) if stale else None)
 
@@ -159,22 +104,13 @@ class ClosedVisits:
 
     def mark_erased(self, visitor: int) -> None:
         """Mark the hours of a visitor's events, before they are deleted."""
-        rows = self.store.rows(
-            "SELECT DISTINCT site, toStartOfHour(ts) FROM audience.events"
-            " WHERE visitor = {v:UInt64}",
-            {"v": visitor},
-        )
+        rows = self.store.rows(statement("event_hours_of_visitor"), {"v": visitor})
         self._mark({(str(site), _naive(hour)) for site, hour in rows})
 
     def _mark(self, hours: set[tuple[str, datetime]]) -> None:
         if not hours:
             return
-        self.store.execute(
-            "INSERT INTO audience.visit_rollup_stale (site, hour)"
-            " SELECT tupleElement(mark, 1), tupleElement(mark, 2)"
-            " FROM (SELECT arrayJoin({m:Array(Tuple(String, DateTime('UTC')))}) AS mark)",
-            {"m": sorted(hours)},
-        )
+        self.store.execute(statement("mark_stale_hours"), {"m": sorted(hours)})
         self._last_turn = float("-inf")  # the next turn is due now
 
     # The writer's turn.
@@ -214,8 +150,7 @@ class ClosedVisits:
         hour of the newest visits that may be closed."""
         months = migrations.ttl_months(self.store)
         rows = self.store.rows(
-            "SELECT min(hour), count() FROM audience.visits"
-            " WHERE hour >= addMonths(toStartOfMonth({now:DateTime('UTC')}), {m:Int32})",
+            statement("first_visit_hour_kept"),
             {"now": now, "m": 1 - months if months else -10_000},
         )
         if rows and rows[0][1]:
@@ -227,16 +162,13 @@ class ClosedVisits:
         time where there are rows, at once over hours without any."""
         closed_before = now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS)
         target = _floor_hour(closed_before)
-        rows = self.store.rows(
-            "SELECT min(hour), count() FROM audience.visits WHERE hour >= {t:DateTime('UTC')}",
-            {"t": through},
-        )
+        rows = self.store.rows(statement("first_visit_hour_since"), {"t": through})
         if rows and rows[0][1]:
             next_rows = _naive(rows[0][0])
             target = min(target, max(through + STEP, next_rows))
         for site in self._sites(through, now + HOUR):
             rows = self.store.rows(
-                _OPEN_FROM,
+                statement("open_visits_from"),
                 {
                     "site": site,
                     "a": through,
@@ -251,7 +183,9 @@ class ClosedVisits:
         return target
 
     def _sites(self, a: datetime, b: datetime) -> list[str]:
-        return [str(row[0]) for row in self.store.rows(_SITES, {"a": a, "b": b})]
+        return [
+            str(row[0]) for row in self.store.rows(statement("sites_with_visits"), {"a": a, "b": b})
+        ]
 
     def _roll_up(self, site: str, a: datetime, b: datetime) -> None:
         """Write the rollups of the visits of ``site`` that started in [a, b), in steps."""
@@ -264,8 +198,8 @@ class ClosedVisits:
                 "rows_to": step_end + VISIT_SPAN,
                 "listed_from": a - VISIT_SPAN,
             }
-            self.store.execute(_LIST, parameters)
-            self.store.execute(_ROLL_UP, parameters)
+            self.store.execute(statement("list_closed_visits"), parameters)
+            self.store.execute(statement("roll_up_visits"), parameters)
             a = step_end
 
     def _roll_up_days(self, site: str | None, a: datetime, b: datetime) -> None:
@@ -273,38 +207,27 @@ class ClosedVisits:
         the hourly ones."""
         if a < b:
             parameters = {"site": site or "", "every_site": site is None, "a": a, "b": b}
-            self.store.execute(_ROLL_UP_DAYS, parameters)
+            self.store.execute(statement("roll_up_days"), parameters)
 
     def _write_watermark(self, through: datetime) -> None:
-        self.store.execute(
-            "INSERT INTO audience.visit_rollup_through (through) VALUES ({t:DateTime('UTC')})",
-            {"t": through},
-        )
+        self.store.execute(statement("write_watermark"), {"t": through})
 
     def _delete_from(self, through: datetime) -> None:
         """Delete the rollups of the hours from ``through`` on, and of the days it is inside."""
         bounds = [(table, through) for table in _HOURLY_TABLES]
         bounds.append((_DAILY_TABLE, _floor_day(through)))
         for table, bound in bounds:
-            self.store.execute(
-                f"DELETE FROM {table} WHERE hour >= {{t:DateTime('UTC')}}",  # noqa: S608
-                {"t": bound},
-            )
+            self.store.execute(statement("delete_rollups_from"), {"table": table, "h": bound})
 
     def _rewrite_marked(self, through: datetime) -> None:
         """Write again the rolled-up hours whose visits may hold a marked hour's events, then
         forget the marks read (one writer of marks at a time: the writer's thread)."""
-        rows = self.store.rows(
-            "SELECT site, groupUniqArray(hour), max(marked) FROM audience.visit_rollup_stale"
-            " GROUP BY site"
-        )
+        rows = self.store.rows(statement("stale_hours"))
         for site, hours, last_marked in rows:
             for a, b in _spans(sorted(_naive(hour) for hour in hours), through):
                 self._rewrite(str(site), a, b, through)
             self.store.execute(
-                "DELETE FROM audience.visit_rollup_stale"
-                " WHERE site = {s:String} AND marked <= {m:DateTime64(3, 'UTC')}",
-                {"s": site, "m": _naive(last_marked)},
+                statement("forget_stale_hours"), {"s": site, "m": _naive(last_marked)}
             )
 
     def _rewrite(self, site: str, a: datetime, b: datetime, through: datetime) -> None:
@@ -315,9 +238,8 @@ class ClosedVisits:
         spans = [(table, (a, b)) for table in _HOURLY_TABLES] + [(_DAILY_TABLE, days)]
         for table, (start, end) in spans:
             self.store.execute(
-                f"DELETE FROM {table} WHERE site = {{s:String}}"  # noqa: S608 (constants)
-                " AND hour >= {a:DateTime('UTC')} AND hour < {b:DateTime('UTC')}",
-                {"s": site, "a": start, "b": end},
+                statement("delete_rollups_between"),
+                {"table": table, "s": site, "a": start, "b": end},
             )
         self._roll_up(site, a, b)
         self._roll_up_days(site, *days)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from collector.ops.progress import progress
+from collector.storage import sql as sql_files
 from collector.storage.errors import StoreError
 
 if TYPE_CHECKING:
@@ -52,8 +53,7 @@ def _without_comments(sql: str) -> str:
 
 def retention_sql(retention_months: int) -> str:
     """schema/retention.sql for this many months."""
-    sql = importlib.resources.files("schema").joinpath("retention.sql").read_text()
-    return sql.format(retention_months=int(retention_months))
+    return sql_files.load("schema", "retention").format(retention_months=int(retention_months))
 
 
 def migrate(store: Store, retention_months: int, transform: Transform | None = None) -> list[str]:
@@ -96,11 +96,7 @@ def _migrate(store: Store, retention_months: int, transform: Transform | None) -
             started = time.monotonic()
             _run_ddl(store, sql, transform)
             if version:  # retention.sql is not a numbered migration
-                store.command(
-                    "INSERT INTO audience.schema_migrations (version, name)"
-                    " VALUES ({v:UInt32}, {n:String})",
-                    {"v": version, "n": name},
-                )
+                store.command(sql_files.statement("record_migration"), {"v": version, "n": name})
             seconds = time.monotonic() - started
             if seconds >= SLOW_MIGRATION_SECONDS:
                 log.info("migration %s took %.1f s", name, seconds)
@@ -117,20 +113,14 @@ def _run_ddl(store: Store, sql: str, transform: Transform | None) -> None:
 
 def _applied_versions(store: Store) -> set[int]:
     """The versions audience.schema_migrations records; none before the first migration."""
-    if not store.rows(
-        "SELECT 1 FROM system.tables WHERE database = 'audience' AND name = 'schema_migrations'"
-    ):
+    if not store.rows(sql_files.statement("migrations_table")):
         return set()
-    return {row[0] for row in store.rows("SELECT version FROM audience.schema_migrations")}
+    return {row[0] for row in store.rows(sql_files.statement("applied_migrations"))}
 
 
 def ttl_months(store: Store) -> int | None:
     """The months of the events' TTL; on a cluster, the TTL of the shards' local table."""
-    rows = store.rows(
-        "SELECT engine_full FROM system.tables"
-        " WHERE database = 'audience' AND name IN ('events', 'events_local')"
-    )
-    for (engine_full,) in rows:
+    for _, engine_full in store.rows(sql_files.statement("events_engines")):
         match = re.search(r"TTL .*toIntervalMonth\((\d+)\)", engine_full)
         if match:
             return int(match.group(1))
@@ -140,10 +130,10 @@ def ttl_months(store: Store) -> int | None:
 def find_cluster(store: Store) -> str | None:
     """The cluster audience.events is distributed over (``audience migrate --cluster``);
     "" on a single-node schema, None before the first migration."""
-    rows = store.rows(
-        "SELECT engine_full FROM system.tables WHERE database = 'audience' AND name = 'events'"
-    )
-    if not rows:
+    engines = {
+        str(name): str(engine) for name, engine in store.rows(sql_files.statement("events_engines"))
+    }
+    if "events" not in engines:
         return None
-    match = _DISTRIBUTED.match(rows[0][0])
+    match = _DISTRIBUTED.match(engines["events"])
     return match.group(1) if match else ""

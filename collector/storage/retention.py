@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from collector.ops.metrics import Metrics
 from collector.ops.progress import progress
+from collector.storage.sql import statement
 from collector.storage.store import Store, on_cluster
 
 _MONTH_PARTITION = re.compile(r"toYYYYMM\((\w+)\)")
@@ -136,10 +137,7 @@ def retention_partitions(store: Store) -> list[tuple[str, int, str]]:
     are partitioned by the month of a time column and whose only TTL is the retention's on
     that column, ``toStartOfMonth(column) + INTERVAL months MONTH``."""
     tables: dict[str, int] = {}
-    for name, partition_key, engine_full in store.rows(
-        "SELECT name, partition_key, engine_full FROM system.tables"
-        " WHERE database = 'audience' AND engine LIKE '%MergeTree'"
-    ):
+    for name, partition_key, engine_full in store.rows(statement("retention_tables")):
         months = _retention_ttl(partition_key, engine_full)
         if months is not None:
             tables[name] = months

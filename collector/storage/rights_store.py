@@ -1,7 +1,7 @@
 """The store's side of visitor rights: a visitor's events, erasure, the erased list, the audit log.
 
-Beside ``collector.storage.store`` (the connection, the migrations, the one insert), and the only
-other module of the write side that holds SQL. ``collector.privacy.rights`` decides when each runs.
+Its statements are files of collector/storage/sql/, but those that name the tables of a cluster
+(built here). ``collector.privacy.rights`` decides when each runs.
 
 Erasure in two steps. ``mark_erased`` lists the visitor in ``audience.erased_visitors`` together
 with the rollup days its events counted in, so any writer can finish the job even once the events
@@ -25,7 +25,7 @@ from typing import Any
 from collector.ops.progress import progress
 from collector.storage.closed_visits import ClosedVisits
 from collector.storage.errors import StoreError
-from collector.storage.rows import VISITOR_FIELDS
+from collector.storage.sql import statement
 from collector.storage.store import EVENTS_TABLE, Store, on_cluster
 
 # The rollups fed from audience.events: view -> (its table, the events column whose UTC day is
@@ -97,41 +97,26 @@ class RightsStore:
 
     def visitor_events(self, visitor: int, limit: int) -> list[dict[str, Any]]:
         """Every stored field of a visitor's newest ``limit`` events, oldest first."""
-        fields = ", ".join(VISITOR_FIELDS)
-        return self.store.read(
-            f"SELECT {fields} FROM (SELECT {fields} FROM audience.events"  # noqa: S608 (columns)
-            " WHERE visitor = {v:UInt64} ORDER BY ts DESC, path DESC LIMIT {n:UInt32})"
-            " ORDER BY ts, path",
-            {"v": visitor, "n": limit},
-        )
+        return self.store.read(statement("visitor_events"), {"v": visitor, "n": limit})
 
     def count_events(self, visitor: int) -> int:
-        rows = self.store.rows(
-            "SELECT count() FROM audience.events WHERE visitor = {v:UInt64}", {"v": visitor}
-        )
+        rows = self.store.rows(statement("count_events"), {"v": visitor})
         return int(rows[0][0])
 
     def erased_visitors(self) -> dict[int, int]:
         """Every erased visitor, with when it was erased (seconds since the epoch)."""
-        rows = self.store.rows(
-            "SELECT visitor, toUnixTimestamp(max(erased_at)) FROM audience.erased_visitors"
-            " GROUP BY visitor"
-        )
+        rows = self.store.rows(statement("erased_visitors"))
         return {int(visitor): int(erased_at) for visitor, erased_at in rows}
 
     def erased_with_events(self) -> set[int]:
         """Erased visitors that still have events: an erasure a restart interrupted."""
-        rows = self.store.rows(
-            "SELECT DISTINCT visitor FROM audience.events"
-            " WHERE visitor IN (SELECT visitor FROM audience.erased_visitors)"
-        )
+        rows = self.store.rows(statement("erased_with_events"))
         return {int(row[0]) for row in rows}
 
     def mark_erased(self, visitor: int) -> None:
         """List the visitor as erased, with the rollup days its events counted in."""
         self.store.execute(
-            "INSERT INTO audience.erased_visitors (visitor, erased_at, rollup_days)"
-            " VALUES ({v:UInt64}, now(), {d:Array(Tuple(String, String, Date))})",
+            statement("mark_erased"),
             {"v": visitor, "d": sorted(self._rollup_days_of_events(visitor))},
         )
 
@@ -169,19 +154,13 @@ class RightsStore:
         days: set[RollupDay] = set()
         for view, (_, column) in EVENT_ROLLUPS.items():
             for site, site_days in self.store.rows(
-                f"SELECT site, groupUniqArray(toDate({column})) FROM audience.events"  # noqa: S608
-                " WHERE visitor = {v:UInt64} GROUP BY site",
-                {"v": visitor},
+                statement("event_days_of_visitor"), {"v": visitor, "column": column}
             ):
                 days.update((view, site, day) for day in site_days)
         return days
 
     def _recorded_rollup_days(self, visitor: int) -> set[RollupDay]:
-        rows = self.store.rows(
-            "SELECT DISTINCT arrayJoin(rollup_days) FROM audience.erased_visitors"
-            " WHERE visitor = {v:UInt64}",
-            {"v": visitor},
-        )
+        rows = self.store.rows(statement("recorded_rollup_days"), {"v": visitor})
         return {(view, site, day) for ((view, site, day),) in rows if view in EVENT_ROLLUPS}
 
     def _rebuild(self, view: str, site: str, days: list[date]) -> None:
@@ -189,22 +168,17 @@ class RightsStore:
         columns = ", ".join(
             row[0]
             for row in self.store.rows(
-                "SELECT name FROM system.columns WHERE database = 'audience'"
-                " AND table = {t:String} AND default_kind != 'ALIAS' ORDER BY position",
-                {"t": target.removeprefix("audience.")},
+                statement("rollup_columns"), {"t": target.removeprefix("audience.")}
             )
         )
         # The view's own SELECT, filtered to the days: one definition of each rollup. The
         # cascade (hourly -> daily) refills the daily rows from this insert.
         select = self._view_select(view)
-        for statement in rebuild_sql(target, columns, select, self.store.cluster):
-            self.store.execute(statement, {"s": site, "d": days})
+        for rebuild in rebuild_sql(target, columns, select, self.store.cluster):
+            self.store.execute(rebuild, {"s": site, "d": days})
 
     def _view_select(self, view: str) -> str:
-        rows = self.store.rows(
-            "SELECT as_select FROM system.tables WHERE database = 'audience' AND name = {n:String}",
-            {"n": view},
-        )
+        rows = self.store.rows(statement("view_select"), {"n": view})
         if not rows:
             raise StoreError(f"no materialized view audience.{view}: is the schema migrated?")
         return str(rows[0][0])
@@ -213,14 +187,12 @@ class RightsStore:
         self, action: str, channel: str, subject: int, outcome: str, events: int
     ) -> None:
         self.store.execute(
-            "INSERT INTO audience.rights_requests (at, action, channel, subject, outcome, events)"
-            " VALUES (now64(3), {a:String}, {c:String}, {s:UInt64}, {o:String}, {e:UInt32})",
+            statement("record_request"),
             {"a": action, "c": channel, "s": subject, "o": outcome, "e": events},
         )
 
     def requests(self, subject: int | None, limit: int) -> list[dict[str, Any]]:
         return self.store.read(
-            "SELECT at, action, channel, subject, outcome, events FROM audience.rights_requests"
-            " WHERE {all:Bool} OR subject = {s:UInt64} ORDER BY at DESC LIMIT {n:UInt32}",
+            statement("requests"),
             {"all": subject is None, "s": subject or 0, "n": limit},
         )

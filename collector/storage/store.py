@@ -33,6 +33,7 @@ from collector.storage.errors import StoreError
 from collector.storage.migrations import Transform
 from collector.storage.rows import COLUMNS, ROWS_FORMAT
 from collector.storage.sites import Site
+from collector.storage.sql import statement
 
 log = logging.getLogger("audience.store")
 EVENTS_TABLE = "audience.events"
@@ -222,10 +223,7 @@ class Store:
             )
 
     def sites(self) -> dict[str, Site]:
-        rows = self._rows(
-            "SELECT domain, origins, timezone, respect_gpc, count_outside_gdpr"
-            " FROM audience.sites FINAL ORDER BY domain"
-        )
+        rows = self._rows(statement("sites"))
         return {
             domain: Site(domain, tuple(origins), timezone, bool(gpc), bool(outside_gdpr))
             for domain, origins, timezone, gpc, outside_gdpr in rows
@@ -233,10 +231,7 @@ class Store:
 
     def save_site(self, site: Site, *, deleted: bool = False) -> None:
         self._command(
-            "INSERT INTO audience.sites"
-            " (domain, origins, timezone, respect_gpc, count_outside_gdpr, updated_at, deleted)"
-            " VALUES ({d:String}, {o:Array(String)}, {t:String}, {g:UInt8}, {c:UInt8},"
-            " fromUnixTimestamp64Milli({u:Int64}, 'UTC'), {x:UInt8})",
+            statement("save_site"),
             {
                 "d": site.domain,
                 "o": list(site.origins),

@@ -1,0 +1,1 @@
+SELECT version FROM audience.schema_migrations

@@ -1,0 +1,1 @@
+SELECT count() FROM audience.events WHERE visitor = {v:UInt64}

@@ -1,0 +1,1 @@
+SELECT min(hour), count() FROM audience.visits WHERE hour >= {t:DateTime('UTC')}

@@ -1,0 +1,1 @@
+INSERT INTO audience.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})

@@ -1,0 +1,5 @@
+-- A site's new version (or its removal, deleted = 1).
+INSERT INTO audience.sites
+    (domain, origins, timezone, respect_gpc, count_outside_gdpr, updated_at, deleted)
+VALUES ({d:String}, {o:Array(String)}, {t:String}, {g:UInt8}, {c:UInt8},
+    fromUnixTimestamp64Milli({u:Int64}, 'UTC'), {x:UInt8})

@@ -1,0 +1,1 @@
+SELECT site, groupUniqArray(hour), max(marked) FROM audience.visit_rollup_stale GROUP BY site
