@@ -210,11 +210,8 @@ async def _start(runtime: Runtime) -> None:
             runtime.store = await loop.run_in_executor(None, Store.connect, settings.clickhouse_url)
         runtime.tasks.append(loop.create_task(_follow_snapshots(runtime)))
     writer = runtime.writer
-    runtime.spool = SpoolProducer(
-        settings.spool_dir,
-        quota_bytes=settings.spool_quota_bytes,
-        batch_rows=settings.batch_rows,
-        flush_interval=settings.flush_interval,
+    runtime.spool = SpoolProducer.of(
+        settings,
         on_sealed=writer.wake.set if writer else None,
         on_commit=runtime.metrics.spool_committed,
     )

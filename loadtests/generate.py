@@ -19,23 +19,18 @@ import multiprocessing
 import os
 import threading
 import time
-from dataclasses import replace
 
-from collector.demo.geodb import write_city_db, write_isp_db
-from collector.demo.site import Player
-from collector.demo.traffic import VisitorModel, networks
-from collector.ingest.geo import GeoLocator
+from collector.demo.site import Player, unlimited_pipeline, with_demo_geoip
+from collector.demo.traffic import VisitorModel
 from collector.ingest.pipeline import Pipeline
 from collector.ops import startup
 from collector.ops.metrics import Metrics
 from collector.ops.progress import progress
 from collector.settings import Settings
-from collector.storage.sites import Site, SiteRegistry
+from collector.storage.sites import Site
 from collector.storage.spool import SpoolConsumer, SpoolProducer
 from collector.storage.store import Store
 from collector.storage.writer import Writer
-from collector.web.ratelimit import RateLimiter
-from collector.web.visitor import StateSigner
 
 SITE = "bench.example"
 EVENTS_PER_VISITOR_MONTH = 24  # what the traffic model makes, measured on the demo
@@ -45,37 +40,19 @@ log = logging.getLogger("audience.generate")
 
 def prepare(settings: Settings) -> Settings:
     """Made-up GeoIP databases (unless configured) and the site, in a migrated store."""
-    if settings.geoip_city is None:
-        folder = settings.data_dir / "demo-geoip"
-        folder.mkdir(parents=True, exist_ok=True)
-        plan = networks()
-        city = write_city_db(folder / "city.mmdb", {n: (c, k) for n, (c, k, _) in plan.items()})
-        isp = write_isp_db(folder / "isp.mmdb", {n: op for n, (_, _, op) in plan.items()})
-        settings = replace(settings, geoip_city=city, geoip_operator=isp)
-    return settings
+    return with_demo_geoip(settings)
 
 
 def produce(settings: Settings, share: int, visitors: int, days: int, target: int) -> int:
     """One producer: ``visitors`` visitors (seeded by ``share``) until ``target`` events."""
-    pipeline = Pipeline(
-        sites=SiteRegistry({SITE: Site(SITE, timezone="Europe/Paris")}),
-        geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
-        signer=StateSigner(settings.secret_key),
-        limiter=RateLimiter(0, 1),
-        metrics=Metrics(),
-    )
+    pipeline = unlimited_pipeline(settings, Site(SITE, timezone="Europe/Paris"))
     return asyncio.run(_produce(settings, pipeline, share, visitors, days, target))
 
 
 async def _produce(
     settings: Settings, pipeline: Pipeline, share: int, visitors: int, days: int, target: int
 ) -> int:
-    spool = SpoolProducer(
-        settings.spool_dir,
-        quota_bytes=settings.spool_quota_bytes,
-        batch_rows=settings.batch_rows,
-        flush_interval=settings.flush_interval,
-    )
+    spool = SpoolProducer.of(settings)
     await spool.start()
     player = Player(pipeline, spool, VisitorModel(visitors, seed=1000 + share), SITE)
     played, end = 0, int(time.time())

@@ -51,13 +51,7 @@ class Demo:
     def prepare(self, settings: Settings, store: Store) -> Settings:
         """Register the demo site and, when no GeoIP database is configured, write made-up ones:
         the settings the server (and each of its workers) then runs with."""
-        if settings.geoip_city is None and settings.geoip_operator is None:
-            folder = settings.data_dir / "demo-geoip"
-            folder.mkdir(parents=True, exist_ok=True)
-            plan = networks()
-            city = write_city_db(folder / "city.mmdb", {n: (c, k) for n, (c, k, _) in plan.items()})
-            isp = write_isp_db(folder / "isp.mmdb", {n: op for n, (_, _, op) in plan.items()})
-            settings = replace(settings, geoip_city=city, geoip_operator=isp)
+        settings = with_demo_geoip(settings)
         password = secrets.token_urlsafe(12)
         if DEMO_SITE not in store.sites():
             store.save_site(Site(DEMO_SITE, timezone="Europe/Paris"))
@@ -87,19 +81,8 @@ class Demo:
     async def _play(self) -> None:
         settings = self.settings
         assert settings is not None, "prepared before it starts"
-        pipeline = Pipeline(
-            sites=SiteRegistry({DEMO_SITE: Site(DEMO_SITE)}),
-            geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
-            signer=StateSigner(settings.secret_key),
-            limiter=RateLimiter(0, 1),
-            metrics=Metrics(),
-        )
-        spool = SpoolProducer(
-            settings.spool_dir,
-            quota_bytes=settings.spool_quota_bytes,
-            batch_rows=settings.batch_rows,
-            flush_interval=settings.flush_interval,
-        )
+        pipeline = unlimited_pipeline(settings, Site(DEMO_SITE))
+        spool = SpoolProducer.of(settings)
         await spool.start()
         player = Player(pipeline, spool, VisitorModel(VISITORS), DEMO_SITE)
         try:
@@ -116,6 +99,30 @@ class Demo:
                     await player.play([event])
         finally:
             await spool.close()
+
+
+def with_demo_geoip(settings: Settings) -> Settings:
+    """When no GeoIP database is configured, made-up ones of the demo's networks, written under
+    the data directory, in the settings."""
+    if settings.geoip_city is not None or settings.geoip_operator is not None:
+        return settings
+    folder = settings.data_dir / "demo-geoip"
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = networks()
+    city = write_city_db(folder / "city.mmdb", {n: (c, k) for n, (c, k, _) in plan.items()})
+    isp = write_isp_db(folder / "isp.mmdb", {n: op for n, (_, _, op) in plan.items()})
+    return replace(settings, geoip_city=city, geoip_operator=isp)
+
+
+def unlimited_pipeline(settings: Settings, site: Site) -> Pipeline:
+    """The real pipeline for one site, without a rate limit: synthetic visitors share addresses."""
+    return Pipeline(
+        sites=SiteRegistry({site.domain: site}),
+        geo=GeoLocator(settings.geoip_city, settings.geoip_operator),
+        signer=StateSigner(settings.secret_key),
+        limiter=RateLimiter(0, 1),
+        metrics=Metrics(),
+    )
 
 
 class Player:

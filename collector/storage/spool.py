@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector import AudienceError
+from collector.settings import Settings
 from collector.storage.spool_records import MAX_ROW_BYTES, Records, frame, read_records
 
 log = logging.getLogger("audience.spool")
@@ -126,6 +127,23 @@ class SpoolProducer:
         self._size = 0
         self._rows = 0
         self._opened_at = 0.0
+
+    @classmethod
+    def of(
+        cls,
+        settings: Settings,
+        on_sealed: Callable[[], None] | None = None,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> SpoolProducer:
+        """A producer in the spool directory, with the quota and batches the settings say."""
+        return cls(
+            settings.spool_dir,
+            quota_bytes=settings.spool_quota_bytes,
+            batch_rows=settings.batch_rows,
+            flush_interval=settings.flush_interval,
+            on_sealed=on_sealed,
+            on_commit=on_commit,
+        )
 
     @property
     def usage_bytes(self) -> int:
