@@ -28,7 +28,8 @@ from collector.ops.metrics import Metrics
 from collector.ops.progress import progress
 from collector.settings import Settings
 from collector.storage.sites import Site
-from collector.storage.spool import SpoolConsumer, SpoolProducer
+from collector.storage.spool import SpoolProducer
+from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.store import Store
 from collector.storage.writer import Writer
 

@@ -21,7 +21,7 @@ from collector.settings import VISIT_TIMEOUT_SECONDS
 from collector.storage.closed_visits import LATE_SECONDS, STEP, ClosedVisits
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import Row, encode_row
-from collector.storage.spool import SpoolConsumer
+from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.store import Store
 from collector.storage.writer import Writer
 from dashboards.periods import Period, StatsQuery

@@ -10,7 +10,7 @@ from pathlib import Path
 from collector.ops.metrics import Metrics
 from collector.settings import Settings
 from collector.storage.erased import format_visitor_id
-from collector.storage.spool import SpoolConsumer
+from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.spool_records import frame
 from collector.storage.store import Store
 from collector.storage.writer import Writer

@@ -17,13 +17,12 @@ from collector.storage.spool import (
     LOCK_NAME,
     OPEN_SUFFIX,
     SEALED_SUFFIX,
-    Segment,
-    SpoolConsumer,
     SpoolFull,
     SpoolProducer,
     SpoolUnavailable,
     disk_usage,
 )
+from collector.storage.spool_consumer import Segment, SpoolConsumer
 from collector.storage.spool_records import (
     MAGIC,
     MAX_RECORD_BYTES,

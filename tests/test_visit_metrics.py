@@ -73,7 +73,8 @@ from collector.ops.metrics import Metrics
 from collector.storage.closed_visits import ClosedVisits
 from collector.storage.rows import Row, encode_row
 from collector.storage.sites import Site, SiteRegistry
-from collector.storage.spool import SpoolConsumer, SpoolProducer
+from collector.storage.spool import SpoolProducer
+from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.store import Store
 from collector.storage.writer import Writer
 from collector.web.ratelimit import RateLimiter

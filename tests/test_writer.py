@@ -15,7 +15,7 @@ from collector.settings import Settings
 from collector.storage.erased import ErasedVisitors
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import Row, encode_row
-from collector.storage.spool import SpoolConsumer
+from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.spool_records import frame
 from collector.storage.store import Store
 from collector.storage.writer import Writer

@@ -18,7 +18,7 @@ from collector.storage import retention
 from collector.storage.erased import ErasedVisitors
 from collector.storage.errors import StoreError
 from collector.storage.sites import SiteRegistry
-from collector.storage.spool import SpoolConsumer
+from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.store import Store
 from collector.storage.writer import Writer
 

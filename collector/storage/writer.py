@@ -28,7 +28,7 @@ from collector.storage.erased import ErasedVisitors
 from collector.storage.errors import StoreError
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import SITE_INDEX, TS_INDEX, VISITOR_INDEX, decode_row
-from collector.storage.spool import Segment, SpoolConsumer
+from collector.storage.spool_consumer import Segment, SpoolConsumer
 from collector.storage.store import Store
 
 log = logging.getLogger("audience.writer")
