@@ -54,9 +54,10 @@ from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from collector.web import views
 from collector.web.asgi import Receive, Scope, Send
-from collector.web.forward import ToStoreOwner, owner_socket
+from collector.web.forward import ToStoreOwner
 from collector.web.ratelimit import RateLimiter
 from collector.web.security import SecurityHeaders, security_txt
+from collector.web.sockets import owner_socket
 from collector.web.visitor import StateSigner
 from dashboards.app import create_dashboards
 

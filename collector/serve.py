@@ -32,7 +32,8 @@ from collector.storage.errors import StoreError
 from collector.storage.keeper import ERASED_SNAPSHOT, StoreKeeper
 from collector.storage.sites import SiteRegistry
 from collector.storage.store import Store, is_embedded
-from collector.web.forward import ClientScope, owner_socket, private_directory
+from collector.web.forward import ClientScope
+from collector.web.sockets import owner_socket, private_directory
 
 log = logging.getLogger("audience.serve")
 GRACEFUL_SHUTDOWN_SECONDS = 10

@@ -15,7 +15,8 @@ from collector.settings import Settings
 from collector.storage.sites import Site
 from collector.storage.store import Store
 from collector.web.asgi import Receive, Scope, Send
-from collector.web.forward import CLIENT_HEADER, ClientScope, ToStoreOwner, owner_socket
+from collector.web.forward import CLIENT_HEADER, ClientScope, ToStoreOwner
+from collector.web.sockets import owner_socket
 from dashboards.accounts import Accounts
 from tests.conftest import (
     CHROME,

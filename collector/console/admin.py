@@ -28,7 +28,7 @@ from typing import NamedTuple
 import orjson
 
 from collector.storage.errors import StoreError
-from collector.web.forward import private_directory, runtime_socket
+from collector.web.sockets import private_directory, runtime_socket
 
 log = logging.getLogger("audience.admin")
 

@@ -10,11 +10,7 @@ puts that back into the request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import stat
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -25,28 +21,12 @@ log = logging.getLogger("audience.forward")
 
 CLIENT_HEADER = b"x-audience-client"
 MAX_FORWARDED_BODY = 1 << 20
-MAX_SOCKET_PATH = 100  # the kernel's limit is 108 bytes
 _HOP_BY_HOP = {
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
     b"trailer", b"transfer-encoding", b"upgrade",
 }  # fmt: skip
 _NOT_FORWARDED = _HOP_BY_HOP | {b"content-length", CLIENT_HEADER}
 _NOT_RETURNED = _HOP_BY_HOP | {b"date", b"server"}  # the worker's uvicorn adds its own date
-
-
-def owner_socket(data_dir: Path) -> Path:
-    """Where the store owner listens for its workers."""
-    return runtime_socket(data_dir, "owner.sock")
-
-
-def runtime_socket(data_dir: Path, name: str) -> Path:
-    """A socket of the collector's: under the data directory, or in the temporary directory
-    when that path would be too long for a Unix socket (the same one for every process)."""
-    path = data_dir / "run" / name
-    if len(os.fsencode(path)) < MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"audience-{digest}" / name
 
 
 class ToStoreOwner:
@@ -141,13 +121,3 @@ class ClientScope:
             scheme, port, host = found[0].decode("latin-1").split(" ", 2)
             scope = dict(scope, headers=headers, scheme=scheme, client=(host, int(port)))
         await self.app(scope, receive, send)
-
-
-def private_directory(directory: Path) -> None:
-    """Make ``directory`` (mode 0700) or check that an existing one is a real directory of this
-    user's: the socket in it answers as the collector, to whoever can reach it."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    found = directory.lstat()
-    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
-        raise PermissionError(f"{directory} is not a directory of this user's")
-    directory.chmod(0o700)
