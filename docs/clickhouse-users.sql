@@ -24,7 +24,7 @@ GRANT SELECT ON audience.erased_visitors TO audience_ingest;
 GRANT INSERT ON audience.traffic_hourly TO audience_ingest;
 GRANT INSERT ON audience.traffic_daily TO audience_ingest;
 GRANT INSERT ON audience.visits TO audience_ingest;
--- The writer of the process owning the store rolls up the closed visits (collector/closed_visits.py):
+-- The writer of the process owning the store rolls up the closed visits (collector/storage/closed_visits.py):
 -- it reads the visits, writes the rollups and the watermark, and deletes the rollup rows it
 -- writes again; every writer marks the hours of the events it stores late.
 GRANT SELECT ON audience.visits TO audience_ingest;
