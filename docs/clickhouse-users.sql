@@ -4,7 +4,7 @@
 -- each password placeholder with a long random secret (or use IDENTIFIED WITH sha256_hash, or
 -- TLS certificates) and each HOST clause with the addresses the product runs on.
 -- SECURITY.md explains how these roles map onto AUDIENCE_CLICKHOUSE_URL.
--- tests/test_clickhouse_users.py checks that every statement parses (ClickHouse's own parser,
+-- tests/storage/test_clickhouse_users.py checks that every statement parses (ClickHouse's own parser,
 -- through chDB).
 
 CREATE ROLE IF NOT EXISTS audience_ingest;

@@ -237,7 +237,7 @@ def test_every_environment_variable_is_a_setting_or_read_by_its_consumer(
 ) -> None:
     settings = setting_names(tmp_path)
     tests = "\n".join(
-        p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p != Path(__file__)
+        p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p != Path(__file__)
     )
     for key, service in services(name).items():
         read_by_mounts = {
@@ -251,7 +251,7 @@ def test_every_environment_variable_is_a_setting_or_read_by_its_consumer(
         for variable in environment(service):
             if variable.startswith("AUDIENCE_TEST_"):
                 # the server tests' own variables; their test file may not be written yet
-                if (ROOT / "tests" / "test_clickhouse_server.py").exists():
+                if (ROOT / "tests" / "storage" / "test_clickhouse_server.py").exists():
                     assert variable in tests, (key, variable)
             elif variable.startswith("AUDIENCE_"):
                 assert variable in settings, f"{key}: {variable} is not a setting"

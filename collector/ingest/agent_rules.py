@@ -6,7 +6,7 @@ new User-Agent. Here each ordered list is also compiled into one RE2 filter (``F
 the literal fragments each expression needs are found in the string at once, then only the
 expressions whose fragments are all there are run, in RE2, to say which of them match; the
 library then tries only those, in their order, so the first match and every result are the
-library's own (``tests/test_agent_rules.py`` compares both on the corpus and on generated
+library's own (``tests/ingest/test_agent_rules.py`` compares both on the corpus and on generated
 strings). An RE2 set of the whole list, tried first, built its automaton state by state for every
 new string: up to 13 ms for one string at the 99th percentile.
 

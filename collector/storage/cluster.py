@@ -14,7 +14,7 @@ differs from it only in
   view reads the Distributed tables, every shard).
 
 The servers define the macros ``{shard}`` and ``{replica}``, and the cluster NAME in
-``remote_servers``. Pure text, no I/O: tests/test_cluster.py parses every statement with
+``remote_servers``. Pure text, no I/O: tests/storage/test_cluster.py parses every statement with
 ClickHouse's own parser and turns the cluster form back into the single-node one.
 """
 

@@ -13,7 +13,7 @@ from collector.storage.rows import VISITOR_FIELDS
 from collector.storage.sql import load, statement
 from collector.storage.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STORAGE_SQL = sorted((ROOT / "collector" / "storage" / "sql").glob("*.sql"))
 INCLUDED = {"visit_summaries", "visits_started"}  # parts of other statements, not run alone
 CODE = "\n".join(

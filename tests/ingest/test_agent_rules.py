@@ -28,7 +28,7 @@ from collector.ingest.agent_rules import (
     without_lookarounds,
 )
 
-CORPUS = Path(__file__).parent / "agents" / "corpus.jsonl"
+CORPUS = Path(__file__).parents[1] / "agents" / "corpus.jsonl"
 RECORDS = [json.loads(line) for line in CORPUS.read_text().splitlines()]
 STRINGS = [record["user_agent"] for record in RECORDS]
 

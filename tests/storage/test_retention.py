@@ -23,8 +23,8 @@ from tests.conftest import (
     query_stopped_store,
     register,
 )
-from tests.test_cli import audience
-from tests.test_schema import row
+from tests.console.test_cli import audience
+from tests.storage.test_schema import row
 
 RETENTION_TABLES = ("events", "traffic_daily", "traffic_hourly", "visits")
 ROLLUPS = RETENTION_TABLES[1:]

@@ -36,7 +36,7 @@ from collector.storage.rows import COLUMNS, Row, encode_row
 from collector.storage.store import Store
 from collector.web.visitor import StateSigner, new_visitor
 from tests.conftest import GeoFiles, environment
-from tests.test_cli import audience
+from tests.console.test_cli import audience
 
 NAME = "audience"
 ON_CLUSTER = re.compile(rf" ON CLUSTER {NAME}\b")
@@ -276,11 +276,12 @@ def test_the_cluster_schema_runs_on_clickhouse(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys; from tests.test_cluster import one_shard; one_shard(*sys.argv[1:])",
+            "import sys; from tests.storage.test_cluster import one_shard;"
+            " one_shard(*sys.argv[1:])",
             str(tmp_path / "clickhouse"),
             str(config),
         ],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=300,

@@ -25,7 +25,7 @@ from collector.storage.rights_store import RightsStore
 from collector.storage.rows import Row, encode_row
 from collector.storage.sites import Site
 from tests.conftest import LiveServer, environment, register
-from tests.test_visitor_rights import visit, visitor_client, visitor_hash
+from tests.privacy.test_visitor_rights import visit, visitor_client, visitor_hash
 
 EN, FR = TEXTS["en"], TEXTS["fr"]
 PATHS = ("/pricing", "/docs/a&b", "/<script>x</script>")

@@ -1,10 +1,11 @@
 """The rollups of closed visits (collector.storage.closed_visits): the watermark, late and erased
 events.
 
-Their numbers equal those of the merged visits whatever the order (tests/test_visit_metrics.py);
-here, the rules of the watermark and of the rewrites, on one migrated embedded store: the
-watermark never passes a visit that is still open, a turn cut short leaves nothing counted twice,
-an erasure takes the visitor out of the rollups, and the owner's writer takes its turns.
+Their numbers equal those of the merged visits whatever the order
+(tests/storage/test_visit_metrics.py); here, the rules of the watermark and of the rewrites, on
+one migrated embedded store: the watermark never passes a visit that is still open, a turn cut
+short leaves nothing counted twice, an erasure takes the visitor out of the rollups, and the
+owner's writer takes its turns.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ signals exit at once, non-zero, and the next start stores what the spool kept, e
 
 Client threads post beacons with a path of their own each and carry on after the server stops
 answering, until the process has exited, so every stage of the shutdown meets requests. The time
-from the first signal to the exit is printed: ``pytest -s tests/test_shutdown.py``.
+from the first signal to the exit is printed: ``pytest -s tests/ops/test_shutdown.py``.
 """
 
 from __future__ import annotations

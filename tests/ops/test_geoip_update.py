@@ -33,7 +33,7 @@ from tests.conftest import (
     query_stopped_store,
     register,
 )
-from tests.test_cli import audience
+from tests.console.test_cli import audience
 
 RELOAD_SECONDS = 5.0
 LICENSE_KEY = "test-licence-key-0123"

@@ -12,7 +12,7 @@ from collector.storage.errors import StoreError
 from collector.storage.store import Store
 from tests.conftest import register
 
-USERS_SQL = Path(__file__).resolve().parent.parent / "docs" / "clickhouse-users.sql"
+USERS_SQL = Path(__file__).resolve().parents[2] / "docs" / "clickhouse-users.sql"
 _TABLE = re.compile(r"\bON audience\.(\w+)")
 
 

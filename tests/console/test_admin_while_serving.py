@@ -16,7 +16,7 @@ from collector.console.admin import admin_socket
 from collector.settings import Settings
 from collector.storage.store import Store
 from tests.conftest import CHROME, GeoFiles, ServerProcess, beacon, environment
-from tests.test_cli import audience
+from tests.console.test_cli import audience
 
 SITE_ADDED_WITHIN_SECONDS = 5.0
 

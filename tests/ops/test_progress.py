@@ -23,8 +23,8 @@ from collector.ops.progress import BYTES, progress
 from collector.settings import Settings
 from collector.storage import migrations
 from collector.storage.store import Store
-from tests.test_cli import audience
-from tests.test_geoip_update import Databases, Mirror, dbip, env_of, serve_dbip
+from tests.console.test_cli import audience
+from tests.ops.test_geoip_update import Databases, Mirror, dbip, env_of, serve_dbip
 
 LOGGER = "audience.test-progress"
 INTERVAL = 0.05

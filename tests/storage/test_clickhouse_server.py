@@ -26,7 +26,7 @@ from collector.storage.store import Store
 from collector.web.visitor import StateSigner
 from dashboards.accounts import Accounts
 from tests.conftest import CHROME, LYON_ORANGE, GeoFiles, ServerProcess, beacon, environment
-from tests.test_cli import audience
+from tests.console.test_cli import audience
 
 URL = "AUDIENCE_TEST_CLICKHOUSE_URL"
 RESET = "AUDIENCE_TEST_CLICKHOUSE_RESET"

@@ -2,9 +2,9 @@
 
 Every visitor must be kept and every bot or monitor dropped (the failures are listed); device type,
 browser (family and major version) and OS must each be right on at least 98 % of the visitors.
-The accuracy of each column is printed (``pytest -s tests/test_agent_corpus.py``) and named in
-the failure message. What the classifier is given, and why 40 entries are counted apart, is in
-tests/agents/SOURCES.md.
+The accuracy of each column is printed (``pytest -s tests/ingest/test_agent_corpus.py``) and
+named in the failure message. What the classifier is given, and why 40 entries are counted
+apart, is in tests/agents/SOURCES.md.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from collector.ingest.agent import Agent, ClientHints, parse_agent
 
-CORPUS = Path(__file__).parent / "agents" / "corpus.jsonl"
+CORPUS = Path(__file__).parents[1] / "agents" / "corpus.jsonl"
 REQUIRED_ACCURACY = 0.98
 
 

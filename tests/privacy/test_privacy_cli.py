@@ -15,8 +15,8 @@ from collector.storage.spool_records import frame
 from collector.storage.store import Store
 from collector.storage.writer import Writer
 from tests.conftest import GeoFiles, environment
-from tests.test_cli import audience
-from tests.test_writer import encoded, write_segment
+from tests.console.test_cli import audience
+from tests.storage.test_writer import encoded, write_segment
 
 ANA, BOB = 0x0123456789ABCDEF, 42
 
