@@ -345,7 +345,9 @@ def test_store_away_under_load_fills_the_quota_then_drains_exactly_once(
         tmp_path, geo_files, AUDIENCE_SPOOL_QUOTA_MB=str(quota_mb), AUDIENCE_FLUSH_INTERVAL="0.1"
     )
     settings = Settings.from_environ(env)
-    store_back_at = int(time.time()) + 7
+    # Long enough for the server to start and the spool to fill on a busy 2-core machine (7 s
+    # were missed by a second while the rest of the suite ran beside it).
+    store_back_at = int(time.time()) + 12
     refuse_inserts_until(settings, store_back_at)
     server = start_server(env, tmp_path / "server.log")
 
