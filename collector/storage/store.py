@@ -182,10 +182,7 @@ class Store:
             pass
         with self._readers_lock:
             if len(self._readers) < READERS:
-                try:
-                    client = connect()
-                except Exception as error:  # the driver raises several kinds
-                    raise StoreError(f"cannot open a connection for reads: {error}") from error
+                client = connect()  # a StoreError that names the store when it cannot
                 self._readers.append(client)
                 return client
         return self._idle_readers.get()
