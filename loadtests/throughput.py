@@ -12,7 +12,9 @@ the drain time after a run counts against the collector: its "stored/s" is the e
 divided by the time from the run's start until the spool was empty again.
 
 Afterwards the collectors are stopped and their stores opened: the rows stored must equal the
-events the collectors accepted, and every 202 wrk counted.
+events the collectors accepted, and every 202 wrk counted. Each collector's events per spool
+commit (one fdatasync) are printed too: a figure that falls from about a hundred to a handful
+means the group commit broke, and every request pays for it.
 
 With ``--before CHECKOUT`` (another checkout of the project, such as a git worktree of the commit
 before a change), that checkout's one-process collector runs too, as a fourth server in the same
@@ -326,13 +328,25 @@ def stored_rows(env: dict[str, str]) -> int:
     return int(rows[0]["n"])
 
 
-def accepted_total(server: Server) -> int:
-    """The collector's own count of 202s (summed over its processes by /metrics)."""
+def collector_metrics(server: Server) -> dict[str, float]:
+    """The collector's /metrics (summed over its processes), the samples without labels."""
     text = httpx.get(server.url + "/metrics", timeout=5).text
-    for line in text.splitlines():
-        if line.startswith("audience_events_accepted_total "):
-            return int(float(line.split()[1]))
-    raise SystemExit(f"{server.name}: /metrics has no audience_events_accepted_total")
+    samples = (line.split() for line in text.splitlines() if line and not line.startswith("#"))
+    return {sample[0]: float(sample[1]) for sample in samples if len(sample) == 2}
+
+
+def accepted_total(metrics: dict[str, float], server: Server) -> int:
+    """The collector's own count of 202s."""
+    if "audience_events_accepted_total" not in metrics:
+        raise SystemExit(f"{server.name}: /metrics has no audience_events_accepted_total")
+    return int(metrics["audience_events_accepted_total"])
+
+
+def records_per_commit(metrics: dict[str, float]) -> float:
+    """How many appends one fdatasync of the spool made durable, on average: the group commit
+    that lets a collector answer thousands of beacons a second from one disk."""
+    commits = metrics.get("audience_spool_commit_records_count", 0.0)
+    return metrics.get("audience_spool_commit_records_sum", 0.0) / commits if commits else 0.0
 
 
 def check_stored(server: Server, accepted: int) -> bool:
@@ -441,12 +455,16 @@ def main() -> None:
                     flush=True,
                 )
         time.sleep(2 * SNAPSHOT_SECONDS)  # the workers' last metrics snapshots
-        accepted = {server.name: accepted_total(server) for server in collectors}
+        metrics = {server.name: collector_metrics(server) for server in collectors}
     baseline = statistics.median(m.per_second for m in bare.measures)
     print()
     for server in servers:
         print(summary_line(server, baseline))
     print()
+    for server in collectors:
+        grouped = records_per_commit(metrics[server.name])
+        print(f"{server.name}: {grouped:,.1f} events per spool commit (fdatasync)")
+    accepted = {server.name: accepted_total(metrics[server.name], server) for server in collectors}
     matches = [check_stored(server, accepted[server.name]) for server in collectors]
     single_rate = statistics.median(m.stored_per_second for m in single.measures)
     multi_rate = statistics.median(m.stored_per_second for m in multi.measures)
