@@ -3,10 +3,13 @@ real uvicorn server on a free port of 127.0.0.1 running the real app on the embe
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -117,10 +120,35 @@ def store(settings: Settings) -> Iterator[Store]:
         opened.close()
 
 
+_TEMPLATES: dict[int, Path] = {}
+
+
+def _template(retention_months: int) -> Path:
+    """An embedded store migrated once per test process (its ``clickhouse`` folder)."""
+    if retention_months not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="audience-template-")) / "clickhouse"
+        Store.open(f"chdb://{folder}", retention_months).close()
+        atexit.register(shutil.rmtree, folder.parent, ignore_errors=True)
+        _TEMPLATES[retention_months] = folder
+    return _TEMPLATES[retention_months]
+
+
+def migrated_store(settings: Settings) -> Store:
+    """The store of ``settings``, migrated. A new embedded store starts as a copy of one migrated
+    in this process (a second or so of DDL saved per test); ``Store.open`` then checks it is up
+    to date, as at every start. The migrations themselves are tested from an empty store in
+    tests/storage/test_schema.py, and every ``audience serve`` of the tests makes its own."""
+    url = settings.clickhouse_url
+    folder = Path(url.removeprefix("chdb://"))
+    if settings.is_embedded and not folder.exists():
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copytree(_template(settings.retention_months), folder, symlinks=True)
+    return Store.open(url, settings.retention_months)
+
+
 def register(settings: Settings, *sites: Site) -> None:
-    store = Store.connect(settings.clickhouse_url)
+    store = migrated_store(settings)
     try:
-        store.migrate(settings.retention_months)
         for site in sites:
             store.save_site(site)
     finally:

@@ -29,7 +29,7 @@ from dashboards.sessions import (
     session_cookie,
 )
 from dashboards.throttle import THROTTLE_WINDOW_SECONDS, LoginThrottle
-from tests.conftest import SECRET, GeoFiles, environment
+from tests.conftest import SECRET, GeoFiles, environment, migrated_store
 
 PASSWORD = "correct horse battery staple"
 
@@ -65,7 +65,7 @@ def run(
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
-    opened = Store.open(settings.clickhouse_url, settings.retention_months)
+    opened = migrated_store(settings)
     try:
         yield opened
     finally:

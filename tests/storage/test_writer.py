@@ -19,12 +19,12 @@ from collector.storage.spool_consumer import SpoolConsumer
 from collector.storage.spool_records import frame
 from collector.storage.store import Store
 from collector.storage.writer import Writer
+from tests.conftest import migrated_store
 
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[Store]:
-    opened = Store.connect(settings.clickhouse_url)
-    opened.migrate(25)
+    opened = migrated_store(settings)
     try:
         yield opened
     finally:
