@@ -43,7 +43,9 @@ BRUSSELS_PROXIMUS = "5.10.20.30"
 
 
 # The files whose tests run longest (a minute or more each on a 2-core machine) go first, so
-# that pytest-xdist, which hands out whole files in order, does not finish on one of them alone.
+# that pytest-xdist, which hands out whole files in this order (--no-loadscope-reorder: by
+# default it hands out the files with the most tests first, and these have few), does not end
+# the run on one of them.
 LONGEST_FIRST = (
     "test_startup.py",
     "test_fuzz.py",
