@@ -89,6 +89,15 @@ class Runtime:
     def writer(self) -> Writer | None:
         return self.keeper.writer if self.keeper is not None else None
 
+    def sites_changed(self) -> None:
+        """Sites changed in the dashboards: where the keeper runs, served at once and published
+        for the workers; a worker on a ClickHouse server reads them from it again (the owner
+        publishes them within its next reload)."""
+        if self.keeper is not None:
+            self.keeper.publish_sites()
+        elif self.store is not None:
+            self.sites.replace(self.store.sites())
+
 
 class CollectorApp:
     """The ASGI entry point: /api/event goes straight to its handler, the rest to Starlette."""

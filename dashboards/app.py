@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from collector.settings import Settings
 from collector.storage.sites import SiteRegistry
 from collector.storage.store import Store
-from dashboards import login, security
+from dashboards import admin_views, login, security
 from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
 from dashboards.context import Dashboards
 from dashboards.views import dashboard, sites
@@ -28,6 +28,10 @@ class Backend(Protocol):
     store: Store | None
     sites: SiteRegistry
 
+    def sites_changed(self) -> None:
+        """A site was added, changed or removed: serve the change (here at once, in the HTTP
+        workers within a second)."""
+
 
 def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
     app = Starlette(
@@ -36,6 +40,15 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             Route("/login", login.submit, methods=["POST"]),
             Route("/logout", login.logout, methods=["POST"]),
             Route("/", sites),
+            Route("/admin/sites/new", admin_views.new_site),
+            Route("/admin/sites", admin_views.add_site, methods=["POST"]),
+            Route("/admin/audit", admin_views.audit),
+            Route("/sites/{site}/settings", admin_views.site_settings),
+            Route("/sites/{site}/settings", admin_views.save_site_settings, methods=["POST"]),
+            Route("/sites/{site}/remove", admin_views.confirm_removal),
+            Route("/sites/{site}/remove", admin_views.remove_site, methods=["POST"]),
+            Route("/sites/{site}/install", admin_views.install_page),
+            Route("/api/sites/{site}/install-status", admin_views.install_status),
             Route("/sites/{site}", dashboard),
             Route("/sites/{site}/export/{dimension}.csv", export_csv),
             Route("/api/stats/{site}/summary", summary),

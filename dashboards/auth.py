@@ -48,6 +48,15 @@ async def require(request: Request, site: str | None = None) -> Principal:
     return principal
 
 
+async def require_admin(request: Request) -> Principal:
+    """An administrator signed in with a session: 401 if nobody is, 403 for anyone else. API
+    keys read statistics; they never administer."""
+    principal = await require(request)
+    if principal.role != "admin" or request.headers.get("authorization") is not None:
+        raise HTTPException(403, "administrators only")
+    return principal
+
+
 async def authenticate(request: Request) -> Principal | None:
     """The principal of the request's API key or session cookie, or None."""
     if _PRINCIPAL in request.scope:

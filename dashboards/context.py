@@ -15,6 +15,7 @@ from collector.storage.store import Store
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts
     from dashboards.app import Backend
+    from dashboards.site_admin import SiteAdmin
     from dashboards.stats import Stats
 
 
@@ -57,6 +58,11 @@ class Dashboards:
             self._cache["accounts_store"] = store
         accounts: Accounts = self._cache["accounts"]
         return accounts
+
+    def site_admin(self) -> SiteAdmin:
+        from dashboards.site_admin import SiteAdmin
+
+        return SiteAdmin(self.store(), self.backend.sites_changed)
 
 
 def dashboards_of(request: Request) -> Dashboards:

@@ -69,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         "default: count nothing without a consent",
     )
     site_commands.add_parser("list", help="list the registered sites")
-    remove = site_commands.add_parser("remove", help="unregister a site (its data stays)")
+    remove = site_commands.add_parser(
+        "remove", help="unregister a site (its data stays until the retention ends)"
+    )
     remove.add_argument("domain")
+    remove.add_argument("--erase", action="store_true", help="erase its events and rollups now")
 
     users = commands.add_parser("users", help="manage the dashboards' users")
     user_commands = users.add_subparsers(dest="users_command", required=True)

@@ -23,7 +23,7 @@ from collector.settings import Settings, SettingsError
 from collector.storage import cluster, retention
 from collector.storage.cluster import ClusterError
 from collector.storage.errors import StoreError
-from collector.storage.sites import Site, SiteError, check_origin, check_timezone, normalize_domain
+from collector.storage.sites import SiteError
 from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from dashboards import totp
@@ -34,6 +34,8 @@ from dashboards.accounts import (
     check_new_password,
     normalize_email,
 )
+from dashboards.audit import shell_actor
+from dashboards.site_admin import SiteAdmin, site_from
 
 # What a command refuses with: printed as one line, exit status 2.
 ERRORS = (SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError, ClusterError)
@@ -140,32 +142,31 @@ def _retention(context: Context) -> int:
 def _sites(arguments: argparse.Namespace, context: Context) -> int:
     out = context.out
     with context.store() as store:
+        admin = SiteAdmin(store, context.sites_changed)
         if arguments.sites_command == "add":
-            domain = normalize_domain(arguments.domain)
-            site = Site(
-                domain,
-                tuple(check_origin(origin) for origin in arguments.origin),
-                check_timezone(arguments.timezone),
+            site = site_from(
+                arguments.domain,
+                arguments.origin,
+                arguments.timezone,
                 respect_gpc=not arguments.ignore_gpc,
                 count_outside_gdpr=arguments.count_outside_gdpr,
             )
-            store.save_site(site)
-            context.sites_changed()
-            print(f"site {domain} registered; origins: {', '.join(site.origins)}", file=out)
+            admin.save(shell_actor(), site)
+            print(f"site {site.domain} registered; origins: {', '.join(site.origins)}", file=out)
         elif arguments.sites_command == "list":
-            for site in store.sites().values():
+            for site in admin.sites().values():
                 gpc = "honours GPC" if site.respect_gpc else "ignores GPC"
                 gdpr = "counts outside GDPR" if site.count_outside_gdpr else "consent only"
                 origins = " ".join(site.origins)
                 print(f"{site.domain}\t{site.timezone}\t{gpc}\t{gdpr}\t{origins}", file=out)
         else:
-            domain = normalize_domain(arguments.domain)
-            known = store.sites().get(domain)
-            if known is None:
-                raise SiteError(f"no such site: {domain}")
-            store.save_site(known, deleted=True)
-            context.sites_changed()
-            print(f"site {domain} removed; its events stay until their retention ends", file=out)
+            removal = admin.remove(shell_actor(), arguments.domain, erase=arguments.erase)
+            fate = (
+                "its events and rollups are erased"
+                if removal.erased_tables
+                else "its events stay until their retention ends"
+            )
+            print(f"site {removal.domain} removed; {fate}", file=out)
     return 0
 
 

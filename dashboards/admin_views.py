@@ -1,0 +1,214 @@
+"""Administration in the browser: sites (add, edit, remove, install) and the audit of actions.
+
+Administrators only (``auth.require_admin``), behind the login and the cross-site refusal of
+``security``. Every change goes through the implementation the CLI uses (``site_admin``) and is
+audited. Pages answer JSON too (``?format=json``), as the others do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from collector.storage.sites import DEFAULT_TIMEZONE, Site, SiteError
+from dashboards import auth, install
+from dashboards.auth import Principal
+from dashboards.context import dashboards_of
+from dashboards.security import wants_json
+from dashboards.site_admin import site_from
+
+MAX_FIELD_BYTES = 4096
+TIMEZONES = sorted(available_timezones())
+
+
+def _json_wanted(request: Request) -> bool:
+    return request.query_params.get("format") == "json" or wants_json(request)
+
+
+def _page(
+    request: Request,
+    template: str,
+    principal: Principal,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    templates = dashboards_of(request).templates
+    return templates.TemplateResponse(
+        request, template, {"principal": principal, **context}, status_code=status
+    )
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    async with request.form(max_files=0, max_fields=40, max_part_size=MAX_FIELD_BYTES) as data:
+        fields: dict[str, str] = {}
+        for name, value in data.multi_items():
+            if isinstance(value, str):
+                fields[name] = f"{fields[name]}\n{value}" if name in fields else value
+        return fields
+
+
+def _site_of_form(fields: dict[str, str], domain: str | None = None) -> Site:
+    origins = fields.get("origins", "").replace(",", "\n").splitlines()
+    return site_from(
+        domain or fields.get("domain", ""),
+        [origin.strip() for origin in origins],
+        fields.get("timezone", DEFAULT_TIMEZONE),
+        respect_gpc=fields.get("gpc") != "ignore",
+        count_outside_gdpr=fields.get("outside_gdpr") == "count",
+    )
+
+
+def _form_values(site: Site | None, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    if fields is not None:
+        return {
+            "domain": fields.get("domain", ""),
+            "origins": fields.get("origins", ""),
+            "timezone": fields.get("timezone", DEFAULT_TIMEZONE),
+            "gpc": fields.get("gpc", "honour"),
+            "outside_gdpr": fields.get("outside_gdpr", "nothing"),
+        }
+    return {
+        "domain": site.domain if site else "",
+        "origins": "\n".join(site.origins) if site else "",
+        "timezone": site.timezone if site else DEFAULT_TIMEZONE,
+        "gpc": "honour" if site is None or site.respect_gpc else "ignore",
+        "outside_gdpr": "count" if site and site.count_outside_gdpr else "nothing",
+    }
+
+
+def _site_form(
+    request: Request,
+    principal: Principal,
+    site: Site | None,
+    values: dict[str, Any],
+    error: str | None = None,
+) -> Response:
+    return _page(
+        request,
+        "site_form.html",
+        principal,
+        status=400 if error else 200,
+        site=site,
+        values=values,
+        timezones=TIMEZONES,
+        error=error,
+    )
+
+
+async def new_site(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    return _site_form(request, principal, None, _form_values(None))
+
+
+async def add_site(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    fields = await _fields(request)
+    admin = dashboards_of(request).site_admin()
+    try:
+        site = _site_of_form(fields)
+        await run_in_threadpool(admin.add, principal.email, site)
+    except SiteError as error:
+        if _json_wanted(request):
+            return JSONResponse({"error": error.message}, 400)
+        return _site_form(request, principal, None, _form_values(None, fields), error.message)
+    if _json_wanted(request):
+        return JSONResponse(install.site_json(site), 201)
+    return RedirectResponse(f"/sites/{site.domain}/install", status_code=303)
+
+
+async def site_settings(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    site = await _existing(request)
+    if _json_wanted(request):
+        return JSONResponse(install.site_json(site))
+    return _site_form(request, principal, site, _form_values(site))
+
+
+async def save_site_settings(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    known = await _existing(request)
+    fields = await _fields(request)
+    admin = dashboards_of(request).site_admin()
+    try:
+        site = _site_of_form(fields, known.domain)
+        await run_in_threadpool(admin.edit, principal.email, site)
+    except SiteError as error:
+        if _json_wanted(request):
+            return JSONResponse({"error": error.message}, 400)
+        values = _form_values(known, fields) | {"domain": known.domain}
+        return _site_form(request, principal, known, values, error.message)
+    if _json_wanted(request):
+        return JSONResponse(install.site_json(site))
+    return RedirectResponse(f"/sites/{site.domain}/settings?saved=1", status_code=303)
+
+
+async def confirm_removal(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    site = await _existing(request)
+    months = dashboards_of(request).settings.retention_months
+    return _page(request, "site_remove.html", principal, site=site, retention_months=months)
+
+
+async def remove_site(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    site = await _existing(request)
+    fields = await _fields(request)
+    if fields.get("confirm") != site.domain:
+        error = f"type the domain {site.domain} to confirm"
+        if _json_wanted(request):
+            return JSONResponse({"error": error}, 400)
+        months = dashboards_of(request).settings.retention_months
+        return _page(
+            request,
+            "site_remove.html",
+            principal,
+            status=400,
+            site=site,
+            retention_months=months,
+            error=error,
+        )
+    admin = dashboards_of(request).site_admin()
+    erase = fields.get("data") == "erase"
+    removal = await run_in_threadpool(admin.remove, principal.email, site.domain, erase=erase)
+    if _json_wanted(request):
+        return JSONResponse({"removed": removal.domain, "erased": bool(removal.erased_tables)})
+    return RedirectResponse("/", status_code=303)
+
+
+async def install_page(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    site = await _existing(request)
+    context = dashboards_of(request)
+    guide = install.guide(site, install.collector_base(request, context.settings))
+    if _json_wanted(request):
+        return JSONResponse(install.site_json(site) | {"install": guide})
+    return _page(request, "install.html", principal, site=site, guide=guide)
+
+
+async def install_status(request: Request) -> Response:
+    await auth.require_admin(request)
+    site = await _existing(request)
+    store = dashboards_of(request).store()
+    return JSONResponse(await run_in_threadpool(install.status, store, site.domain))
+
+
+async def audit(request: Request) -> Response:
+    principal = await auth.require_admin(request)
+    log = dashboards_of(request).site_admin().audit
+    actions = [action.as_dict() for action in await run_in_threadpool(log.recent)]
+    if _json_wanted(request):
+        return JSONResponse({"actions": actions})
+    return _page(request, "audit.html", principal, actions=actions)
+
+
+async def _existing(request: Request) -> Site:
+    admin = dashboards_of(request).site_admin()
+    try:
+        return await run_in_threadpool(admin.existing, request.path_params["site"])
+    except SiteError as error:
+        raise HTTPException(404, error.message) from None

@@ -1,0 +1,203 @@
+"""Sites administered in the browser over real HTTP (a real uvicorn, the embedded store): add,
+edit, install, remove with the data kept or erased, the audit of each action; viewers, API keys
+and anonymous users refused on every admin page and action; cross-site posts refused. The CLI
+goes through the same implementation, and is audited too."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from collector import cli
+from collector.settings import Settings
+from collector.storage.sites import Site
+from dashboards.accounts import Accounts
+from tests.conftest import CHROME, LYON_ORANGE, SECRET, LiveServer, beacon, migrated_store, register
+
+ADMIN = "ana@example.com"
+VIEWER = "bob@example.com"
+PASSWORD = "correct horse battery staple"
+SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
+ADMIN_GETS = (
+    "/admin/sites/new",
+    "/admin/audit",
+    "/sites/example.com/settings",
+    "/sites/example.com/remove",
+    "/sites/example.com/install",
+    "/api/sites/example.com/install-status",
+)
+ADMIN_POSTS = (
+    ("/admin/sites", {"domain": "new.example"}),
+    ("/sites/example.com/settings", {"timezone": "UTC"}),
+    ("/sites/example.com/remove", {"confirm": "example.com", "data": "erase"}),
+)
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[LiveServer]:
+    register(settings, Site("example.com"))
+    store = migrated_store(settings)
+    try:
+        accounts = Accounts(store, SECRET.encode())
+        accounts.add_user(ADMIN, PASSWORD, "admin")
+        accounts.add_user(VIEWER, PASSWORD, "viewer", ["example.com"])
+        key = accounts.create_key(ADMIN, "reporting")[1]
+    finally:
+        store.close()
+    with LiveServer(settings) as server:
+        server.key = key  # type: ignore[attr-defined]
+        yield server
+
+
+@contextmanager
+def signed_in(live: LiveServer, email: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, headers={"user-agent": CHROME}, timeout=15) as client:
+        answer = client.post(
+            "/login", data={"email": email, "password": PASSWORD}, headers=SAME_ORIGIN
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def test_an_admin_adds_a_site_installs_it_and_sees_its_first_pageview(live: LiveServer) -> None:
+    with signed_in(live, ADMIN) as admin:
+        form = admin.get("/admin/sites/new")
+        assert form.status_code == 200 and 'name="domain"' in form.text
+        added = admin.post(
+            "/admin/sites",
+            data={"domain": "Shop.Example", "origins": "https://shop.example\nhttp://localhost:*",
+                  "timezone": "America/New_York", "gpc": "ignore", "outside_gdpr": "count"},
+            headers=SAME_ORIGIN,
+        )  # fmt: skip
+        assert added.status_code == 303
+        assert added.headers["location"] == "/sites/shop.example/install"
+        site = live.app.runtime.sites.get("shop.example")  # served at once
+        assert site is not None and site.timezone == "America/New_York"
+        assert site.origins == ("https://shop.example", "http://localhost:*")
+        assert not site.respect_gpc and site.count_outside_gdpr
+        again = admin.post("/admin/sites", data={"domain": "shop.example"}, headers=SAME_ORIGIN)
+        assert again.status_code == 400 and "registered already" in again.text
+        bad = admin.post("/admin/sites", data={"domain": "not a domain"}, headers=SAME_ORIGIN)
+        assert bad.status_code == 400 and "not a domain name" in bad.text
+
+        page = admin.get("/sites/shop.example/install")
+        assert page.status_code == 200
+        tag = f'<script defer src="{live.url}/js/audience.tcf.js" data-site="shop.example" data-gpc="ignore" data-outside-gdpr="count"></script>'  # noqa: E501
+        assert tag.replace('"', "&#34;").replace("<", "&lt;").replace(">", "&gt;") in page.text
+        guide = admin.get("/sites/shop.example/install", params={"format": "json"}).json()
+        assert len(guide["install"]["tags"]) == 9  # the manual API and eight consent managers
+        assert f"proxy_pass {live.url}/;" in guide["install"]["proxy"]["nginx"]
+
+        assert admin.get("/api/sites/shop.example/install-status").json() == {
+            "installed": False, "pageviews": 0, "first_at": None, "first_path": None,
+        }  # fmt: skip
+        sent = httpx.post(
+            f"{live.url}/api/event",
+            json=beacon(site="shop.example", url="https://shop.example/pricing", consent="manual"),
+            headers={"user-agent": CHROME, "origin": "https://shop.example",
+                     "x-forwarded-for": LYON_ORANGE},
+        )  # fmt: skip
+        assert sent.status_code == 202, sent.text
+        deadline = time.monotonic() + 15
+        while not (status := admin.get("/api/sites/shop.example/install-status").json())[
+            "installed"
+        ]:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        assert status["first_path"] == "/pricing" and status["pageviews"] == 1
+
+
+def test_an_admin_edits_then_removes_keeping_or_erasing_the_data(live: LiveServer) -> None:
+    for name in ("keep.example", "erase.example"):
+        live.store.save_site(Site(name))
+    live.app.runtime.sites_changed()
+    for name in ("keep.example", "erase.example"):
+        answer = httpx.post(
+            f"{live.url}/api/event", json=beacon(site=name, url=f"https://{name}/"),
+            headers={"user-agent": CHROME, "origin": f"https://{name}"},
+        )  # fmt: skip
+        assert answer.status_code == 202
+    live.wait_stored(2)
+    with signed_in(live, ADMIN) as admin:
+        edited = admin.post(
+            "/sites/keep.example/settings", data={"timezone": "Asia/Tokyo"}, headers=SAME_ORIGIN
+        )
+        assert edited.status_code == 303
+        assert live.app.runtime.sites.get("keep.example").timezone == "Asia/Tokyo"  # type: ignore[union-attr]
+        unknown = admin.post("/sites/keep.example/settings", data={"timezone": "Mars/Olympus"},
+                             headers=SAME_ORIGIN)  # fmt: skip
+        assert unknown.status_code == 400 and "Mars/Olympus" in unknown.text
+
+        confirm = admin.get("/sites/keep.example/remove")
+        assert "Keep it until the retention ends (25 months" in confirm.text
+        unconfirmed = admin.post("/sites/keep.example/remove", data={"data": "keep"},
+                                 headers=SAME_ORIGIN)  # fmt: skip
+        assert unconfirmed.status_code == 400 and live.app.runtime.sites.get("keep.example")
+        for name, data in (("keep.example", "keep"), ("erase.example", "erase")):
+            removed = admin.post(f"/sites/{name}/remove", data={"confirm": name, "data": data},
+                                 headers=SAME_ORIGIN)  # fmt: skip
+            assert removed.status_code == 303 and live.app.runtime.sites.get(name) is None
+        refused = httpx.post(
+            f"{live.url}/api/event", json=beacon(site="keep.example", url="https://keep.example/"),
+            headers={"user-agent": CHROME, "origin": "https://keep.example"},
+        )  # fmt: skip
+        assert refused.status_code == 404
+        left = {row["site"] for row in live.store.query_dicts("SELECT site FROM audience.events")}
+        assert left == {"keep.example"}
+        actions = admin.get("/admin/audit", params={"format": "json"}).json()["actions"]
+    done = [(a["actor"], a["action"], a["target"], a["detail"]) for a in reversed(actions)]
+    assert done == [
+        (ADMIN, "site.edit", "keep.example", "origins https://keep.example https://*.keep.example; "
+         "Asia/Tokyo; honours GPC; consent only"),
+        (ADMIN, "site.remove", "keep.example", "data kept until retention"),
+        (ADMIN, "site.remove", "erase.example", "data erased"),
+    ]  # fmt: skip
+
+
+def test_viewers_keys_strangers_and_other_sites_are_refused(live: LiveServer) -> None:
+    key = live.key  # type: ignore[attr-defined]
+    with signed_in(live, VIEWER) as viewer, httpx.Client(base_url=live.url, timeout=15) as nobody:
+        bearer = {"authorization": f"Bearer {key}"}
+        for path in ADMIN_GETS:
+            assert viewer.get(path).status_code == 403, path
+            assert nobody.get(path, headers={"accept": "application/json"}).status_code == 401
+            assert nobody.get(path, headers=bearer).status_code == 403, path
+        for path, data in ADMIN_POSTS:
+            assert viewer.post(path, data=data, headers=SAME_ORIGIN).status_code == 403, path
+            assert nobody.post(path, data=data, headers=SAME_ORIGIN).status_code in (303, 401)
+            assert nobody.post(path, data=data, headers=bearer | SAME_ORIGIN).status_code == 403
+    with signed_in(live, ADMIN) as admin:
+        for path, data in ADMIN_POSTS:
+            cross = admin.post(path, data=data, headers={"sec-fetch-site": "cross-site"})
+            assert cross.status_code == 403
+            assert cross.json() == {"error": "cross-site request refused"}
+    assert live.app.runtime.sites.get("example.com") is not None
+    assert live.app.runtime.sites.get("new.example") is None
+
+
+def test_the_cli_shares_the_implementation_and_is_audited(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"AUDIENCE_DATA_DIR": str(settings.data_dir),
+                        "AUDIENCE_SECRET_KEY": SECRET}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert cli.main(["sites", "add", "cli.example", "--timezone", "UTC"]) == 0
+    assert cli.main(["sites", "remove", "cli.example", "--erase"]) == 0
+    assert cli.main(["sites", "remove", "cli.example"]) == 2  # gone
+    store = migrated_store(settings)
+    try:
+        rows = store.query_dicts("SELECT actor, action, target, detail FROM audience.admin_audit"
+                                 " ORDER BY at")  # fmt: skip
+    finally:
+        store.close()
+    assert [(r["action"], r["target"], r["detail"]) for r in rows] == [
+        ("site.add", "cli.example",
+         "origins https://cli.example https://*.cli.example; UTC; honours GPC; consent only"),
+        ("site.remove", "cli.example", "data erased"),
+    ]  # fmt: skip
+    assert all(row["actor"].startswith("cli") for row in rows)
