@@ -52,6 +52,10 @@ GRANT SELECT ON audience.sites TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.users TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.api_keys TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.session_revocations TO audience_dashboards;
+-- The audit of administrative actions (dashboards/audit.py): written by the dashboards and the
+-- CLI, read by administrators. Adding, changing and removing sites in the browser (and erasing a
+-- removed site's data) uses the admin role's rights below, which the serving user has.
+GRANT SELECT, INSERT ON audience.admin_audit TO audience_dashboards;
 
 -- Visitor rights and retention, run by the process that owns the store (the visitor's access,
 -- export and erasure; the daily retention job): a visitor's events and visits are read and
