@@ -174,6 +174,11 @@ class _OSWithoutPlatform(OS):  # type: ignore[misc]
         return ""
 
 
+# The library finds a parser's extra prefilter words by its class name (ahocorasick/classes/
+# OS.yml): under another name, "iPhone" alone no longer let the OS rules run at all.
+_OSWithoutPlatform.__name__ = OS.__name__
+
+
 class FastDeviceDetector(DeviceDetector):  # type: ignore[misc]
     """DeviceDetector with the same results, each parser trying only its candidate rules."""
 
