@@ -34,11 +34,16 @@ def site_from(
     )
 
 
-def describe(site: Site) -> str:
-    """A site's settings in one line, as the audit and the CLI show them."""
+def choices(site: Site) -> tuple[str, str]:
+    """A site's GPC and outside-GDPR choices in words, as the audit and the CLI show them."""
     gpc = "honours GPC" if site.respect_gpc else "ignores GPC"
     gdpr = "counts outside GDPR" if site.count_outside_gdpr else "consent only"
-    return f"origins {' '.join(site.origins)}; {site.timezone}; {gpc}; {gdpr}"
+    return gpc, gdpr
+
+
+def describe(site: Site) -> str:
+    """A site's settings in one line, for the audit."""
+    return f"origins {' '.join(site.origins)}; {site.timezone}; {'; '.join(choices(site))}"
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from dashboards.accounts import (
     normalize_email,
 )
 from dashboards.audit import shell_actor
-from dashboards.site_admin import SiteAdmin, site_from
+from dashboards.site_admin import SiteAdmin, choices, site_from
 
 # What a command refuses with: printed as one line, exit status 2.
 ERRORS = (SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError, ClusterError)
@@ -155,8 +155,7 @@ def _sites(arguments: argparse.Namespace, context: Context) -> int:
             print(f"site {site.domain} registered; origins: {', '.join(site.origins)}", file=out)
         elif arguments.sites_command == "list":
             for site in admin.sites().values():
-                gpc = "honours GPC" if site.respect_gpc else "ignores GPC"
-                gdpr = "counts outside GDPR" if site.count_outside_gdpr else "consent only"
+                gpc, gdpr = choices(site)
                 origins = " ".join(site.origins)
                 print(f"{site.domain}\t{site.timezone}\t{gpc}\t{gdpr}\t{origins}", file=out)
         else:
