@@ -5,8 +5,10 @@ segment only after its insert succeeded, retries a failing store with exponentia
 the segments of producers that died, and drains what is left at shutdown.
 
 Between drains, the writer of the process that owns the store rolls up the visits that closed
-(``collector.storage.closed_visits``); every writer marks the events it stores late, whose visits
-may be rolled up already.
+(``collector.storage.closed_visits``); every writer marks the hours of the events it stores late,
+whose visits may be rolled up already: before the insert, so that no reader takes the rollups of
+those hours once the events are visible, and again after it, so that a rewrite another process
+made in between (it forgets the marks it saw) cannot leave them out of the rollups.
 
 It also keeps erasure final (``collector.storage.erased``): it drops the rows of erased visitors
 before each insert, erases visitors between two batches when this process is asked to, and erases
@@ -230,11 +232,12 @@ class Writer:
                     if isinstance(ts, int) and ts < late_before:
                         late.append((str(values[SITE_INDEX]), ts))
         if rows:
+            self.closed_visits.mark_late(late)  # for the readers
             started = time.perf_counter()
             self.store.insert_events(rows, segment.token)
             self.metrics.batch_stored(len(rows), time.perf_counter() - started)
             self.last_insert_at = time.time()
-            self.closed_visits.mark_late(late)
+            self.closed_visits.mark_late(late)  # for the rollups' writer
         # Reported once, when the segment is done with (a failed insert reads it again).
         if records.damaged_bytes:
             log.error(

@@ -23,6 +23,7 @@ from collector.storage.closed_visits import LATE_SECONDS, STEP, ClosedVisits
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import Row, encode_row
 from collector.storage.spool_consumer import SpoolConsumer
+from collector.storage.spool_records import frame
 from collector.storage.store import Store
 from collector.storage.writer import Writer
 from dashboards.periods import Period, StatsQuery
@@ -191,6 +192,30 @@ def test_late_events_write_their_hours_again(store: Store, tmp_path: Path) -> No
     assert shown(store) == rolled(store)
     [[marks]] = store.rows("SELECT count() FROM audience.visit_rollup_stale")
     assert marks == 0
+
+
+def test_a_late_batch_is_counted_by_a_reader_from_the_moment_it_is_stored(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roll_up(store, 0)  # the watermark at 11:00, before any event is stored
+    spool = SpoolConsumer(tmp_path / "spool")
+    folder = spool.root / "replayed"
+    folder.mkdir(parents=True)
+    segment = frame(pageview(1, 1, -300)) + frame(pageview(2, 2, -200))
+    (folder / f"{0:010d}.seg").write_bytes(segment)
+    seen: list[dict[str, int]] = []
+    insert_events = store.insert_events
+
+    def insert_then_read(rows: list[bytes], token: str) -> None:
+        insert_events(rows, token)
+        seen.append(shown(store))  # a dashboard read the moment the rows are visible
+
+    monkeypatch.setattr(store, "insert_events", insert_then_read)
+    # Spooled at 07:00 and 08:20, stored now by a writer: before the watermark, so late.
+    assert Writer(spool, store, Metrics()).drain() == 2
+    assert seen == [{"visits": 2, "bounces": 2, "duration": 0, "visitors": 2}]
+    roll_up(store, 0)
+    assert rolled(store) == shown(store) == seen[0]
 
 
 def test_whole_days_are_rolled_up_again_with_their_late_hours(store: Store) -> None:
