@@ -65,6 +65,8 @@ class Settings:
     security_contact: str | None = None
     privacy_contact: str | None = None
     maxmind_license_key: str | None = field(default=None, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    mail_from: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,6 +95,8 @@ class Settings:
             security_contact=env.contact_uri("SECURITY_CONTACT"),
             privacy_contact=env.contact_uri("PRIVACY_CONTACT"),
             maxmind_license_key=env.raw("MAXMIND_LICENSE_KEY"),
+            smtp_url=env.smtp_url("SMTP_URL"),
+            mail_from=env.mailbox("MAIL_FROM"),
         )
 
     @property
@@ -189,6 +193,23 @@ class _Environ:
         if scheme.lower() == "https" and _has_host(value):
             return value
         raise self.fail(name, f"expected mailto:ADDRESS or an https:// URL, got {value!r}")
+
+    def smtp_url(self, name: str) -> str | None:
+        """``smtp://[user:password@]host[:port]`` (STARTTLS when the server offers it, required
+        with a password) or ``smtps://...`` (TLS from the start)."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        scheme = value.partition("://")[0].lower()
+        if scheme not in ("smtp", "smtps") or not _has_host(value):
+            raise self.fail(name, "expected smtp://[USER:PASSWORD@]HOST[:PORT] or smtps://...")
+        return value
+
+    def mailbox(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value is not None and not _MAILBOX.fullmatch(value):
+            raise self.fail(name, f"expected an e-mail address, got {value!r}")
+        return value
 
     def clickhouse_url(self, data_dir: Path) -> str:
         value = self.raw("CLICKHOUSE_URL")

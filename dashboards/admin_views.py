@@ -19,37 +19,10 @@ from collector.storage.sites import DEFAULT_TIMEZONE, Site, SiteError
 from dashboards import auth, install
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
-from dashboards.security import wants_json
+from dashboards.pages import form_fields, json_wanted, page
 from dashboards.site_admin import site_from
 
-MAX_FIELD_BYTES = 4096
 TIMEZONES = sorted(available_timezones())
-
-
-def _json_wanted(request: Request) -> bool:
-    return request.query_params.get("format") == "json" or wants_json(request)
-
-
-def _page(
-    request: Request,
-    template: str,
-    principal: Principal,
-    status: int = 200,
-    **context: Any,
-) -> Response:
-    templates = dashboards_of(request).templates
-    return templates.TemplateResponse(
-        request, template, {"principal": principal, **context}, status_code=status
-    )
-
-
-async def _fields(request: Request) -> dict[str, str]:
-    async with request.form(max_files=0, max_fields=40, max_part_size=MAX_FIELD_BYTES) as data:
-        fields: dict[str, str] = {}
-        for name, value in data.multi_items():
-            if isinstance(value, str):
-                fields[name] = f"{fields[name]}\n{value}" if name in fields else value
-        return fields
 
 
 def _site_of_form(fields: dict[str, str], domain: str | None = None) -> Site:
@@ -88,7 +61,7 @@ def _site_form(
     values: dict[str, Any],
     error: str | None = None,
 ) -> Response:
-    return _page(
+    return page(
         request,
         "site_form.html",
         principal,
@@ -107,16 +80,16 @@ async def new_site(request: Request) -> Response:
 
 async def add_site(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    fields = await _fields(request)
+    fields = await form_fields(request)
     admin = dashboards_of(request).site_admin()
     try:
         site = _site_of_form(fields)
         await run_in_threadpool(admin.add, principal.email, site)
     except SiteError as error:
-        if _json_wanted(request):
+        if json_wanted(request):
             return JSONResponse({"error": error.message}, 400)
         return _site_form(request, principal, None, _form_values(None, fields), error.message)
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse(install.site_json(site), 201)
     return RedirectResponse(f"/sites/{site.domain}/install", status_code=303)
 
@@ -124,7 +97,7 @@ async def add_site(request: Request) -> Response:
 async def site_settings(request: Request) -> Response:
     principal = await auth.require_admin(request)
     site = await _existing(request)
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse(install.site_json(site))
     return _site_form(request, principal, site, _form_values(site))
 
@@ -132,17 +105,17 @@ async def site_settings(request: Request) -> Response:
 async def save_site_settings(request: Request) -> Response:
     principal = await auth.require_admin(request)
     known = await _existing(request)
-    fields = await _fields(request)
+    fields = await form_fields(request)
     admin = dashboards_of(request).site_admin()
     try:
         site = _site_of_form(fields, known.domain)
         await run_in_threadpool(admin.edit, principal.email, site)
     except SiteError as error:
-        if _json_wanted(request):
+        if json_wanted(request):
             return JSONResponse({"error": error.message}, 400)
         values = _form_values(known, fields) | {"domain": known.domain}
         return _site_form(request, principal, known, values, error.message)
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse(install.site_json(site))
     return RedirectResponse(f"/sites/{site.domain}/settings?saved=1", status_code=303)
 
@@ -151,19 +124,19 @@ async def confirm_removal(request: Request) -> Response:
     principal = await auth.require_admin(request)
     site = await _existing(request)
     months = dashboards_of(request).settings.retention_months
-    return _page(request, "site_remove.html", principal, site=site, retention_months=months)
+    return page(request, "site_remove.html", principal, site=site, retention_months=months)
 
 
 async def remove_site(request: Request) -> Response:
     principal = await auth.require_admin(request)
     site = await _existing(request)
-    fields = await _fields(request)
+    fields = await form_fields(request)
     if fields.get("confirm") != site.domain:
         error = f"type the domain {site.domain} to confirm"
-        if _json_wanted(request):
+        if json_wanted(request):
             return JSONResponse({"error": error}, 400)
         months = dashboards_of(request).settings.retention_months
-        return _page(
+        return page(
             request,
             "site_remove.html",
             principal,
@@ -175,7 +148,7 @@ async def remove_site(request: Request) -> Response:
     admin = dashboards_of(request).site_admin()
     erase = fields.get("data") == "erase"
     removal = await run_in_threadpool(admin.remove, principal.email, site.domain, erase=erase)
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse({"removed": removal.domain, "erased": bool(removal.erased_tables)})
     return RedirectResponse("/", status_code=303)
 
@@ -185,9 +158,9 @@ async def install_page(request: Request) -> Response:
     site = await _existing(request)
     context = dashboards_of(request)
     guide = install.guide(site, install.collector_base(request, context.settings))
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse(install.site_json(site) | {"install": guide})
-    return _page(request, "install.html", principal, site=site, guide=guide)
+    return page(request, "install.html", principal, site=site, guide=guide)
 
 
 async def install_status(request: Request) -> Response:
@@ -201,9 +174,9 @@ async def audit(request: Request) -> Response:
     principal = await auth.require_admin(request)
     log = dashboards_of(request).site_admin().audit
     actions = [action.as_dict() for action in await run_in_threadpool(log.recent)]
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse({"actions": actions})
-    return _page(request, "audit.html", principal, actions=actions)
+    return page(request, "audit.html", principal, actions=actions)
 
 
 async def _existing(request: Request) -> Site:

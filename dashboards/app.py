@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from collector.settings import Settings
 from collector.storage.sites import SiteRegistry
 from collector.storage.store import Store
-from dashboards import admin_views, login, security
+from dashboards import account_views, admin_views, login, security, team_views
 from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
 from dashboards.context import Dashboards
 from dashboards.views import dashboard, sites
@@ -43,6 +43,25 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             Route("/admin/sites/new", admin_views.new_site),
             Route("/admin/sites", admin_views.add_site, methods=["POST"]),
             Route("/admin/audit", admin_views.audit),
+            Route("/admin/team", team_views.team),
+            Route("/admin/team/invitations", team_views.invite, methods=["POST"]),
+            Route(
+                "/admin/team/invitations/{invitation}/revoke",
+                team_views.revoke_invitation,
+                methods=["POST"],
+            ),
+            Route("/admin/team/members/{email}/access", team_views.change_access, methods=["POST"]),
+            Route("/admin/team/members/{email}/remove", team_views.remove_member, methods=["POST"]),
+            Route("/invite/{token}", team_views.invitation),
+            Route("/invite/{token}", team_views.accept_invitation, methods=["POST"]),
+            Route("/account", account_views.account),
+            Route("/account/password", account_views.change_password, methods=["POST"]),
+            Route("/account/totp", account_views.totp_enrolment),
+            Route("/account/totp", account_views.confirm_totp, methods=["POST"]),
+            Route("/account/totp/disable", account_views.disable_totp, methods=["POST"]),
+            Route("/account/keys", account_views.keys),
+            Route("/account/keys", account_views.create_key, methods=["POST"]),
+            Route("/account/keys/{key}/revoke", account_views.revoke_key, methods=["POST"]),
             Route("/sites/{site}/settings", admin_views.site_settings),
             Route("/sites/{site}/settings", admin_views.save_site_settings, methods=["POST"]),
             Route("/sites/{site}/remove", admin_views.confirm_removal),

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from collector.web.http import request_facts
-from dashboards.accounts import User
+from dashboards.account_rules import User
 from dashboards.context import dashboards_of
 from dashboards.sessions import SessionPolicy, cookie_name, session_cookie
 

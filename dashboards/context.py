@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from dashboards.app import Backend
     from dashboards.site_admin import SiteAdmin
     from dashboards.stats import Stats
+    from dashboards.team import Team
 
 
 def _templates() -> Jinja2Templates:
@@ -58,6 +59,16 @@ class Dashboards:
             self._cache["accounts_store"] = store
         accounts: Accounts = self._cache["accounts"]
         return accounts
+
+    def team(self) -> Team:
+        from dashboards.team import Team
+
+        accounts = self.accounts()
+        if self._cache.get("team_accounts") is not accounts:
+            self._cache["team"] = Team(accounts, self.settings)
+            self._cache["team_accounts"] = accounts
+        team: Team = self._cache["team"]
+        return team
 
     def site_admin(self) -> SiteAdmin:
         from dashboards.site_admin import SiteAdmin

@@ -52,11 +52,21 @@ async def submit(request: Request) -> Response:
         return _page(request, next_path, email, THROTTLED, status=429, headers=headers)
     if user is None:
         return _page(request, next_path, email, WRONG_CREDENTIALS, status=401)
+    return signed_in(request, user.email, next_path or "/")
+
+
+def signed_in(request: Request, email: str, target: str) -> Response:
+    """A redirection to ``target`` that starts a new session of ``email`` (a sign-in, or the
+    session that continues after the user's own change ended the others)."""
+    context = dashboards_of(request)
+    accounts = context.accounts()
+    user = accounts.user_now(email)
+    revoked_before_ms = user.revoked_before_ms if user else 0
     secure = is_secure(request.scope)
     policy = SessionPolicy.from_settings(context.settings)
     now = accounts.now_ms()
-    session = new_session(user.email, max(now, user.revoked_before_ms))  # after any sign-out
-    response = RedirectResponse(next_path or "/", status_code=303)
+    session = new_session(email, max(now, revoked_before_ms))  # after any sign-out
+    response = RedirectResponse(target, status_code=303)
     response.headers.append(
         "set-cookie",
         session_cookie(accounts.sessions.sign(session), policy.max_age(session, now), secure),

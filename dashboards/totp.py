@@ -29,6 +29,11 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
+def is_nonce(value: str) -> bool:
+    """``value`` is a nonce ``new_nonce`` may have made."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def derive_secret(server_secret: bytes, email: str, nonce: str) -> bytes:
     """The user's TOTP secret: a keyed BLAKE2b of the nonce and e-mail under the server secret."""
     key = hashlib.blake2b(server_secret, person=b"audience-totp").digest()

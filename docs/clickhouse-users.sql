@@ -56,6 +56,10 @@ GRANT SELECT, INSERT ON audience.session_revocations TO audience_dashboards;
 -- CLI, read by administrators. Adding, changing and removing sites in the browser (and erasing a
 -- removed site's data) uses the admin role's rights below, which the serving user has.
 GRANT SELECT, INSERT ON audience.admin_audit TO audience_dashboards;
+-- The team in the browser (dashboards/team.py): keys' last use, invitations, recovery codes.
+GRANT SELECT, INSERT ON audience.api_key_uses TO audience_dashboards;
+GRANT SELECT, INSERT ON audience.invitations TO audience_dashboards;
+GRANT SELECT, INSERT ON audience.recovery_codes TO audience_dashboards;
 
 -- Visitor rights and retention, run by the process that owns the store (the visitor's access,
 -- export and erasure; the daily retention job): a visitor's events and visits are read and

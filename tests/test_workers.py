@@ -63,7 +63,7 @@ def api_key(settings: Settings) -> str:
     try:
         accounts = Accounts(store, settings.secret_key)
         accounts.add_user("ops@example.com", "a long enough password 1", "admin")
-        return accounts.create_key("ops@example.com", "workers test")[1]
+        return accounts.keys.create("ops@example.com", "workers test")[1]
     finally:
         store.close()
 

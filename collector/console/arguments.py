@@ -7,13 +7,14 @@ The parser is the one the CLI parses with and the serving process parses again w
 from __future__ import annotations
 
 import argparse
+from datetime import date
 
 from collector.console import commands
 from collector.console.commands import ERRORS, STORE_COMMANDS, Context
 from collector.ops import geoip_update
 from collector.privacy import cli as privacy_cli
 from collector.storage.sites import DEFAULT_TIMEZONE
-from dashboards.accounts import ROLES
+from dashboards.account_rules import ROLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     create_key = key_commands.add_parser("create", help="create a key acting for a user")
     create_key.add_argument("--user", required=True, metavar="EMAIL")
     create_key.add_argument("--name", default="", help="what the key is for")
+    create_key.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        help="a site the key may read (repeatable); none: every site of its user",
+    )
+    create_key.add_argument(
+        "--expires",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="the last day the key works (UTC); default: until revoked",
+    )
     key_commands.add_parser("list", help="list the keys")
     revoke_key = key_commands.add_parser("revoke", help="revoke a key")
     revoke_key.add_argument("id")

@@ -15,6 +15,7 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from typing import TextIO
 
 from collector.ops.geoip_files import GeoDatabaseError
@@ -27,18 +28,22 @@ from collector.storage.sites import SiteError
 from collector.storage.store import Store, is_embedded
 from collector.storage.writer import Writer
 from dashboards import totp
-from dashboards.accounts import (
+from dashboards.account_rules import (
     AccountError,
-    Accounts,
     check_access,
     check_new_password,
     normalize_email,
 )
+from dashboards.accounts import Accounts
 from dashboards.audit import shell_actor
+from dashboards.mail import MailError
 from dashboards.site_admin import SiteAdmin, choices, site_from
+from dashboards.team import Team, access_words
 
 # What a command refuses with: printed as one line, exit status 2.
-ERRORS = (SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError, ClusterError)
+ERRORS = (
+    SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError, ClusterError, MailError,
+)  # fmt: skip
 # The commands that use the store, and so may be carried out by a running server.
 STORE_COMMANDS = frozenset({"sites", "users", "keys", "privacy", "retention", "migrate"})
 
@@ -177,9 +182,10 @@ def _users(arguments: argparse.Namespace, context: Context) -> int:
         password = check_new_password(read_password(arguments.password_stdin, context.stdin))
     with context.store() as store:
         accounts = Accounts(store, context.settings.secret_key)
+        team = Team(accounts, context.settings)
         if command == "add":
-            created = accounts.add_user(email, password, role, sites or ())
-            access = f"{role} of " + ("every site" if sites is None else ", ".join(sorted(sites)))
+            created = team.add_user(shell_actor(), email, password, role, sites or ())
+            access = access_words(role, sites)
             if created:
                 print(f"user {email} added: {access}", file=out)
             else:
@@ -190,22 +196,22 @@ def _users(arguments: argparse.Namespace, context: Context) -> int:
                 second = "totp on" if user.totp_nonce else "totp off"
                 print(f"{user.email}\t{user.role}\t{listed}\t{second}", file=out)
         elif command == "totp":
-            _totp(accounts, email, arguments.disable, context)
+            _totp(team, email, arguments.disable, context)
         else:
-            accounts.remove_user(email)
+            team.remove(shell_actor(), email)
             print(f"user {email} removed; its sessions and keys are revoked", file=out)
     return 0
 
 
-def _totp(accounts: Accounts, email: str, disable: bool, context: Context) -> None:
+def _totp(team: Team, email: str, disable: bool, context: Context) -> None:
     out = context.out
     if disable:
-        if accounts.disable_totp(email):
+        if team.disable_totp(shell_actor(), email):
             print(f"second factor of {email} removed; its sessions are signed out", file=out)
         else:
             print(f"{email} had no second factor", file=out)
         return
-    secret = accounts.enable_totp(email)
+    secret = team.enable_totp(shell_actor(), email)
     print(totp.otpauth_uri(email, secret), file=out)
     print(totp.encode_secret(secret), file=out)
     print(
@@ -230,19 +236,29 @@ def read_password(from_stdin: bool, stdin: TextIO) -> str:
 def _keys(arguments: argparse.Namespace, context: Context) -> int:
     out = context.out
     with context.store() as store:
-        accounts = Accounts(store, context.settings.secret_key)
+        team = Team(Accounts(store, context.settings.secret_key), context.settings)
         if arguments.keys_command == "create":
-            record, key = accounts.create_key(arguments.user, arguments.name)
+            expires = (
+                datetime.combine(arguments.expires, time(23, 59, 59), UTC)
+                if arguments.expires
+                else None
+            )
+            record, key = team.create_key(
+                shell_actor(), arguments.user, arguments.name, arguments.site, expires
+            )
             print(key, file=out)
             print(
                 f"key {record.id} created for {record.email}: it is shown only this once",
                 file=context.err,
             )
         elif arguments.keys_command == "list":
-            for record in accounts.api_keys():
-                created = record.created.strftime("%Y-%m-%dT%H:%M:%SZ")
-                print(f"{record.id}\t{record.email}\t{record.name}\t{created}", file=out)
+            for record in team.accounts.keys.all():
+                listed = record.as_dict()
+                sites = " ".join(listed["sites"]) or "*"
+                columns = (record.id, record.email, record.name, sites, listed["created"])
+                ends = (listed["expires"] or "never", listed["last_used"] or "never")
+                print("\t".join((*columns, *ends)), file=out)
         else:
-            record = accounts.revoke_key(arguments.id)
+            record = team.revoke_key(shell_actor(), arguments.id)
             print(f"key {record.id} of {record.email} revoked", file=out)
     return 0

@@ -201,7 +201,7 @@ def visitor(tmp_path: Path, geo_files: GeoFiles, bfcache_chromium: Any) -> Itera
     with LiveServer(settings, wrap=SameOrigin) as live:
         accounts = Accounts(live.store, SECRET.encode())
         accounts.add_user("admin@example.com", "correct horse battery staple", "admin", [])
-        _, key = accounts.create_key("admin@example.com", "visits")
+        _, key = accounts.keys.create("admin@example.com", "visits")
         context = bfcache_chromium.new_context()
         context.add_init_script(CONSENT)
         context.add_init_script(SHOWS)

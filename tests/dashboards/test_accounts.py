@@ -16,7 +16,8 @@ from collector.ops import logs
 from collector.settings import Settings, SettingsError
 from collector.storage.store import Store
 from dashboards import totp
-from dashboards.accounts import AccountError, Accounts, Throttled, check_access
+from dashboards.account_rules import AccountError, check_access
+from dashboards.accounts import Accounts, Throttled
 from dashboards.auth import Principal
 from dashboards.security import is_cross_site, safe_next
 from dashboards.sessions import (
@@ -124,7 +125,7 @@ def test_users_add_list_remove(
     ("arguments", "stdin", "message"),
     [
         (("a@example.com", "--role", "admin"), "short\n", "at least 12 characters"),
-        (("a@example.com", "--role", "viewer"), PASSWORD, "a viewer needs at least one --site"),
+        (("a@example.com", "--role", "viewer"), PASSWORD, "a viewer needs at least one site"),
         (("a@example.com", "--role", "admin", "--site", "x.test"), PASSWORD, "sees every site"),
         (("not-an-email", "--role", "admin"), PASSWORD, "not an e-mail address"),
         (("a@example.com", "--role", "viewer", "--site", "no site"), PASSWORD, "not a domain"),
@@ -363,7 +364,7 @@ def test_login_throttle_window_slides() -> None:
 
 def test_api_keys_act_for_their_user(accounts: Accounts) -> None:
     accounts.add_user("bob@example.com", PASSWORD, "viewer", ["example.com"])
-    record, key = accounts.create_key("bob@example.com", "ci")
+    record, key = accounts.keys.create("bob@example.com", "ci")
     user = accounts.key_user(key)
     assert user is not None and user.sites == frozenset({"example.com"})
     assert accounts.key_user(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
@@ -371,7 +372,7 @@ def test_api_keys_act_for_their_user(accounts: Accounts) -> None:
     assert accounts.key_user("not a key") is None
     accounts.remove_user("bob@example.com")
     assert accounts.key_user(key) is None
-    assert accounts.api_keys() == []
+    assert accounts.keys.all() == []
 
 
 def test_sign_out_is_recorded_per_user(accounts: Accounts, clock: Clock) -> None:

@@ -146,7 +146,7 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
         setup = Accounts(store, SECRET.encode())
         setup.add_user(ADMIN, PASSWORD, "admin")
         setup.add_user(VIEWER, PASSWORD, "viewer", ["example.com"])
-        _, key = setup.create_key(VIEWER, "reporting")
+        _, key = setup.keys.create(VIEWER, "reporting")
     finally:
         store.close()
     static = tmp_path / "static"
@@ -436,8 +436,8 @@ def test_bearer_key_works_on_the_api_until_revoked(server: Server) -> None:
     other = server.request("GET", "/api/probe/shop.test", headers=bearer)
     assert (other.status_code, other.json()) == (403, {"error": "no access to this site"})
 
-    [record] = server.accounts.api_keys()
-    server.accounts.revoke_key(record.id)
+    [record] = server.accounts.keys.all()
+    server.accounts.keys.revoke(record.id)
     revoked = server.request("GET", "/api/probe/example.com", headers=bearer)
     assert (revoked.status_code, revoked.json()) == (401, {"error": "sign-in required"})
     assert revoked.headers["www-authenticate"] == "Bearer"

@@ -1,10 +1,12 @@
 """Sites administered in the browser over real HTTP (a real uvicorn, the embedded store): add,
 edit, install, remove with the data kept or erased, the audit of each action; viewers, API keys
 and anonymous users refused on every admin page and action; cross-site posts refused. The CLI
-goes through the same implementation, and is audited too."""
+goes through the same implementation, and is audited too, for sites, users and keys (the team's
+pages are tested in test_team.py)."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,11 +32,16 @@ ADMIN_GETS = (
     "/sites/example.com/remove",
     "/sites/example.com/install",
     "/api/sites/example.com/install-status",
+    "/admin/team",
 )
-ADMIN_POSTS = (
+ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/admin/sites", {"domain": "new.example"}),
     ("/sites/example.com/settings", {"timezone": "UTC"}),
     ("/sites/example.com/remove", {"confirm": "example.com", "data": "erase"}),
+    ("/admin/team/invitations", {"email": "eve@example.com", "role": "admin"}),
+    ("/admin/team/invitations/0123456789ab/revoke", {}),
+    ("/admin/team/members/bob@example.com/access", {"role": "admin"}),
+    ("/admin/team/members/bob@example.com/remove", {}),
 )
 
 
@@ -46,7 +53,7 @@ def live(settings: Settings) -> Iterator[LiveServer]:
         accounts = Accounts(store, SECRET.encode())
         accounts.add_user(ADMIN, PASSWORD, "admin")
         accounts.add_user(VIEWER, PASSWORD, "viewer", ["example.com"])
-        key = accounts.create_key(ADMIN, "reporting")[1]
+        key = accounts.keys.create(ADMIN, "reporting")[1]
     finally:
         store.close()
     with LiveServer(settings) as server:
@@ -178,6 +185,9 @@ def test_viewers_keys_strangers_and_other_sites_are_refused(live: LiveServer) ->
             assert cross.json() == {"error": "cross-site request refused"}
     assert live.app.runtime.sites.get("example.com") is not None
     assert live.app.runtime.sites.get("new.example") is None
+    viewer_now = Accounts(live.store, SECRET.encode()).user_now(VIEWER)
+    assert viewer_now is not None and viewer_now.role == "viewer"
+    assert Accounts(live.store, SECRET.encode()).user_now("eve@example.com") is None
 
 
 def test_the_cli_shares_the_implementation_and_is_audited(
@@ -201,3 +211,38 @@ def test_the_cli_shares_the_implementation_and_is_audited(
         ("site.remove", "cli.example", "data erased"),
     ]  # fmt: skip
     assert all(row["actor"].startswith("cli") for row in rows)
+
+
+def test_the_cli_narrows_keys_and_audits_users_and_keys(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    for name, value in {"AUDIENCE_DATA_DIR": str(settings.data_dir),
+                        "AUDIENCE_SECRET_KEY": SECRET}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert cli.main(["users", "add", "ops@example.com", "--role", "viewer", "--site",
+                     "a.example", "--password-stdin"]) == 0  # fmt: skip
+    assert cli.main(["keys", "create", "--user", "ops@example.com", "--name", "ci", "--site",
+                     "b.example"]) == 2  # fmt: skip
+    assert "cannot see b.example" in capsys.readouterr().err
+    assert cli.main(["keys", "create", "--user", "ops@example.com", "--name", "ci", "--site",
+                     "a.example", "--expires", "2999-12-31"]) == 0  # fmt: skip
+    key = capsys.readouterr().out.strip()
+    assert cli.main(["keys", "list"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.split("\t")[1:4] == ["ops@example.com", "ci", "a.example"]
+    assert line.split("\t")[5:] == ["2999-12-31T23:59:59Z", "never"]
+    assert cli.main(["users", "remove", "ops@example.com"]) == 0
+    store = migrated_store(settings)
+    try:
+        rows = store.query_dicts("SELECT actor, action, target FROM audience.admin_audit"
+                                 " ORDER BY at")  # fmt: skip
+        assert Accounts(store, SECRET.encode()).keys.user_of(key, lambda e: None) is None
+    finally:
+        store.close()
+    assert [(r["action"], r["target"]) for r in rows] == [
+        ("user.add", "ops@example.com"), ("key.create", "ops@example.com"),
+        ("user.remove", "ops@example.com"),
+    ]  # fmt: skip
+    assert all(r["actor"].startswith("cli") for r in rows)

@@ -43,8 +43,8 @@ def live(settings: Settings) -> Iterator[tuple[LiveServer, dict[str, str]]]:
         yield (
             server,
             {
-                "admin": accounts.create_key("admin@example.com", "tests")[1],
-                "viewer": accounts.create_key("viewer@example.com", "tests")[1],
+                "admin": accounts.keys.create("admin@example.com", "tests")[1],
+                "viewer": accounts.keys.create("viewer@example.com", "tests")[1],
             },
         )
 

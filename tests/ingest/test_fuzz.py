@@ -448,7 +448,7 @@ def test_stats_api_survives_random_parameters(tmp_path: Path, geo_files: GeoFile
     try:
         accounts = Accounts(store, SECRET.encode())
         accounts.add_user("admin@example.com", "correct horse battery staple", "admin", [])
-        key = accounts.create_key("admin@example.com", "fuzz")[1]
+        key = accounts.keys.create("admin@example.com", "fuzz")[1]
     finally:
         store.close()
     server = ServerProcess(env, tmp_path / "server.log")

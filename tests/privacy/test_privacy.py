@@ -1,4 +1,6 @@
-"""No IP address, raw cookie value, User-Agent or query string reaches disk or a log line."""
+"""No IP address, raw cookie value, User-Agent or query string reaches disk or a log line; the
+audit of administrative actions holds none of them, nor a visitor's hash, nor a secret the
+administrators handled (a password, an API key, an invitation's link)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ import httpx
 
 from collector.settings import Settings
 from collector.storage.sites import Site
+from dashboards.accounts import Accounts
 from tests.conftest import (
+    SECRET,
     GeoFiles,
     ServerProcess,
     beacon,
     environment,
+    migrated_store,
     query_stopped_store,
     register,
 )
@@ -54,6 +59,27 @@ def send_session(url: str) -> list[str]:
     return cookies
 
 
+ADMIN_PASSWORD = "AdminPassphrase-7781"
+
+
+def administer(url: str) -> list[str]:
+    """An administrator at work from a visitor's address and browser: the secrets handled."""
+    same_origin = {"x-forwarded-for": IPS[0], "sec-fetch-site": "same-origin"}
+    json = same_origin | {"accept": "application/json"}
+    with httpx.Client(base_url=url, headers={"user-agent": AGENTS[0]}) as admin:
+        form = {"email": "admin@example.com", "password": ADMIN_PASSWORD}
+        assert admin.post("/login", data=form, headers=same_origin).status_code == 303
+        site = {"domain": "shop.example", "timezone": "UTC"}
+        assert admin.post("/admin/sites", data=site, headers=json).status_code == 201
+        invite = {"email": "new@example.com", "role": "viewer", "sites": "example.com"}
+        invited = admin.post("/admin/team/invitations", data=invite, headers=json).json()
+        token = invited["invited"]["link"].rsplit("/", 1)[1]
+        created = admin.post("/account/keys", data={"name": "report"}, headers=json).json()
+        key = created["created"]["key"]
+        assert admin.get("/admin/audit", headers=json).status_code == 200
+    return [token, key, ADMIN_PASSWORD]
+
+
 def all_bytes(folder: Path) -> bytes:
     return b"\n".join(path.read_bytes() for path in folder.rglob("*") if path.is_file())
 
@@ -65,9 +91,15 @@ def test_nothing_personal_reaches_disk_clickhouse_or_logs(
     env = environment(data_dir, geo_files, AUDIENCE_LOG_LEVEL="debug")
     settings = Settings.from_environ(env)
     register(settings, Site("example.com"))
+    store = migrated_store(settings)
+    try:
+        Accounts(store, SECRET.encode()).add_user("admin@example.com", ADMIN_PASSWORD, "admin")
+    finally:
+        store.close()
     server = ServerProcess(env, tmp_path / "server.log")
     server.wait_ready()
     cookies = send_session(server.url)
+    handled = administer(server.url)
     server.stop()
     logs = server.log_path.read_bytes()
     spooled_then_stored = all_bytes(data_dir)
@@ -86,3 +118,13 @@ def test_nothing_personal_reaches_disk_clickhouse_or_logs(
         assert needle not in spooled_then_stored, f"{secret!r} appears under the data directory"
         assert needle not in table_text, f"{secret!r} appears in audience.events"
     assert b"Application startup complete" in logs  # the log was captured
+
+    audit = query_stopped_store(settings, "SELECT * FROM audience.admin_audit")
+    assert {row["action"] for row in audit} == {"site.add", "invitation.create", "key.create"}
+    visitors = [str(row["visitor"]) for row in rows]
+    audit_text = repr(audit)
+    for secret in [*secrets, *visitors, *handled]:
+        assert secret not in audit_text, f"{secret!r} appears in audience.admin_audit"
+    for secret in handled:
+        assert secret.encode() not in logs, f"{secret!r} appears in the server's log"
+        assert secret.encode() not in spooled_then_stored, f"{secret!r} is on disk"

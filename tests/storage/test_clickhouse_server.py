@@ -82,7 +82,7 @@ def test_the_product_runs_on_a_clickhouse_server(
     try:
         accounts = Accounts(store, settings.secret_key)
         accounts.add_user(admin, "a long enough password 1", "admin")
-        key = accounts.create_key(admin, "server test")[1]
+        key = accounts.keys.create(admin, "server test")[1]
         server = ServerProcess(env, tmp_path / "server.log")
         try:
             server.wait_ready()

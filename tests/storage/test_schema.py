@@ -206,6 +206,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "013_visit_pairs.sql",
         "014_sites_outside_gdpr.sql",
         "015_admin_audit.sql",
+        "016_team.sql",
         "retention.sql (25 months)",
     ]
 

@@ -1,0 +1,57 @@
+"""What the administrative pages share: reading a form, answering HTML or its JSON twin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from dashboards.auth import Principal
+from dashboards.context import dashboards_of
+from dashboards.security import wants_json
+
+MAX_FIELD_BYTES = 4096
+
+
+def json_wanted(request: Request) -> bool:
+    return request.query_params.get("format") == "json" or wants_json(request)
+
+
+def page(
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    templates = dashboards_of(request).templates
+    return templates.TemplateResponse(
+        request, template, {"principal": principal, **context}, status_code=status
+    )
+
+
+def refused(
+    request: Request, message: str, template: str, principal: Principal | None, **context: Any
+) -> Response:
+    """A form sent back with what is wrong (400), or the JSON error."""
+    if json_wanted(request):
+        return JSONResponse({"error": message}, 400)
+    return page(request, template, principal, status=400, error=message, **context)
+
+
+async def form_fields(request: Request, max_fields: int = 40) -> dict[str, str]:
+    """The text fields of a form; a repeated name (checkboxes) joins its values by new lines."""
+    async with request.form(
+        max_files=0, max_fields=max_fields, max_part_size=MAX_FIELD_BYTES
+    ) as data:
+        fields: dict[str, str] = {}
+        for name, value in data.multi_items():
+            if isinstance(value, str):
+                fields[name] = f"{fields[name]}\n{value}" if name in fields else value
+        return fields
+
+
+def listed(fields: dict[str, str], name: str) -> list[str]:
+    """The values of a repeated field (checkboxes) or of a field holding one per line."""
+    return [value.strip() for value in fields.get(name, "").splitlines() if value.strip()]
