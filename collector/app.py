@@ -55,6 +55,7 @@ from collector.storage.writer import Writer
 from collector.web import views
 from collector.web.asgi import Receive, Scope, Send
 from collector.web.forward import ToStoreOwner
+from collector.web.http import VisitorCookie
 from collector.web.ratelimit import RateLimiter
 from collector.web.security import SecurityHeaders, security_txt
 from collector.web.sockets import owner_socket
@@ -106,9 +107,10 @@ class CollectorApp:
         self.runtime = runtime
         self.endpoint = endpoint
         self.web = web
+        self.event_path = runtime.settings.root_path + "/api/event"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/api/event":
+        if scope["type"] == "http" and scope["path"] == self.event_path:
             await self.endpoint(scope, receive, send)
         else:
             await self.web(scope, receive, send)
@@ -147,7 +149,8 @@ def create_app(
         metrics=metrics,
         erased=runtime.erased,
     )
-    endpoint = EventEndpoint(pipeline, settings.trusted_proxies, metrics)
+    cookie = VisitorCookie(settings.root_path)
+    endpoint = EventEndpoint(pipeline, settings.trusted_proxies, metrics, cookie)
     metrics.gauges["audience_spool_bytes"] = lambda: (
         runtime.spool.usage_bytes if runtime.spool else 0
     )

@@ -78,6 +78,7 @@ def serve(
         "server_header": False,
         "ws": "none",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "root_path": settings.root_path,
     }
     if companion is not None:
         companion.start()
@@ -175,6 +176,7 @@ def _owner_server(
     config = uvicorn.Config(
         app,
         uds=str(socket_path),
+        root_path=settings.root_path,  # the workers forward the path without it
         log_config=log_config,
         access_log=False,
         server_header=False,

@@ -31,6 +31,7 @@ GEOIP_CITY_FILE = Path("geoip/city.mmdb")
 GEOIP_OPERATOR_FILE = Path("geoip/asn.mmdb")
 # The name of the file that keeps the secret, not a secret (bandit B105, ruff S105).
 SECRET_FILE = "secret.key"  # noqa: S105  # nosec B105
+_ROOT_PATH = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
 _MAILBOX = re.compile(r"[^@/?#]+@[^@/?#]+\.[^@/?#.]+")
 
 
@@ -65,6 +66,7 @@ class Settings:
     security_contact: str | None = None
     privacy_contact: str | None = None
     maxmind_license_key: str | None = field(default=None, repr=False)
+    root_path: str = ""  # the path prefix the product is served under ("" or "/stats")
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     mail_from: str | None = None
 
@@ -95,6 +97,7 @@ class Settings:
             security_contact=env.contact_uri("SECURITY_CONTACT"),
             privacy_contact=env.contact_uri("PRIVACY_CONTACT"),
             maxmind_license_key=env.raw("MAXMIND_LICENSE_KEY"),
+            root_path=env.root_path("ROOT_PATH"),
             smtp_url=env.smtp_url("SMTP_URL"),
             mail_from=env.mailbox("MAIL_FROM"),
         )
@@ -193,6 +196,13 @@ class _Environ:
         if scheme.lower() == "https" and _has_host(value):
             return value
         raise self.fail(name, f"expected mailto:ADDRESS or an https:// URL, got {value!r}")
+
+    def root_path(self, name: str) -> str:
+        """A path prefix such as ``/stats``: segments of unreserved URL characters."""
+        value = (self.raw(name) or "").strip("/")
+        if value and not _ROOT_PATH.fullmatch(value):
+            raise self.fail(name, f"expected a path such as /stats, got {self.raw(name)!r}")
+        return f"/{value}" if value else ""
 
     def smtp_url(self, name: str) -> str | None:
         """``smtp://[user:password@]host[:port]`` (STARTTLS when the server offers it, required

@@ -14,7 +14,7 @@ import segno
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from dashboards import auth, totp
 from dashboards.account_rules import AccountError
@@ -23,7 +23,7 @@ from dashboards.api_keys import ApiKey
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.login import signed_in
-from dashboards.pages import form_fields, json_wanted, listed, page, refused
+from dashboards.pages import form_fields, json_wanted, listed, page, redirect, refused, under_root
 
 NOTICES = {
     "password": "Your password is changed; your other sessions are signed out.",
@@ -69,7 +69,7 @@ async def change_password(request: Request) -> Response:
         await run_in_threadpool(team.change_password, principal.email, current, new)
     except (AccountError, Throttled) as error:
         return await _account_refused(request, principal, error.message)
-    return signed_in(request, principal.email, "/account?done=password")
+    return signed_in(request, principal.email, under_root(request, "/account?done=password"))
 
 
 async def _account_refused(request: Request, principal: Principal, message: str) -> Response:
@@ -118,7 +118,7 @@ async def confirm_totp(request: Request) -> Response:
         response: Response = JSONResponse({"recovery_codes": codes}, 201)
     else:
         response = page(request, "recovery_codes.html", principal, codes=codes)
-    session = signed_in(request, principal.email, "/account")
+    session = signed_in(request, principal.email, under_root(request, "/account"))
     for value in session.headers.getlist("set-cookie"):
         response.headers.append("set-cookie", value)
     return response
@@ -143,7 +143,7 @@ async def disable_totp(request: Request) -> Response:
         return await _account_refused(request, principal, "the password or the code is wrong")
     team = dashboards_of(request).team()
     await run_in_threadpool(team.disable_totp, principal.email, principal.email)
-    return signed_in(request, principal.email, "/account?done=totp-off")
+    return signed_in(request, principal.email, under_root(request, "/account?done=totp-off"))
 
 
 # API keys
@@ -218,7 +218,7 @@ async def revoke_key(request: Request) -> Response:
         return await _keys_page(request, principal, error=error.message)
     if json_wanted(request):
         return JSONResponse({"revoked": key_id})
-    return RedirectResponse("/account/keys?done=revoked", status_code=303)
+    return redirect(request, "/account/keys?done=revoked")
 
 
 def _expiry(value: str) -> datetime | None:

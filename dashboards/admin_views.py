@@ -13,13 +13,13 @@ from zoneinfo import available_timezones
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from collector.storage.sites import DEFAULT_TIMEZONE, Site, SiteError
 from dashboards import auth, install
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
-from dashboards.pages import form_fields, json_wanted, page
+from dashboards.pages import form_fields, json_wanted, page, redirect
 from dashboards.site_admin import site_from
 
 TIMEZONES = sorted(available_timezones())
@@ -91,7 +91,7 @@ async def add_site(request: Request) -> Response:
         return _site_form(request, principal, None, _form_values(None, fields), error.message)
     if json_wanted(request):
         return JSONResponse(install.site_json(site), 201)
-    return RedirectResponse(f"/sites/{site.domain}/install", status_code=303)
+    return redirect(request, f"/sites/{site.domain}/install")
 
 
 async def site_settings(request: Request) -> Response:
@@ -117,7 +117,7 @@ async def save_site_settings(request: Request) -> Response:
         return _site_form(request, principal, known, values, error.message)
     if json_wanted(request):
         return JSONResponse(install.site_json(site))
-    return RedirectResponse(f"/sites/{site.domain}/settings?saved=1", status_code=303)
+    return redirect(request, f"/sites/{site.domain}/settings?saved=1")
 
 
 async def confirm_removal(request: Request) -> Response:
@@ -150,7 +150,7 @@ async def remove_site(request: Request) -> Response:
     removal = await run_in_threadpool(admin.remove, principal.email, site.domain, erase=erase)
     if json_wanted(request):
         return JSONResponse({"removed": removal.domain, "erased": bool(removal.erased_tables)})
-    return RedirectResponse("/", status_code=303)
+    return redirect(request, "/")
 
 
 async def install_page(request: Request) -> Response:

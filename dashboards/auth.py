@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import Scope
 
-from collector.web.http import request_facts
+from collector.web.http import request_facts, root_path
 from dashboards.account_rules import User
 from dashboards.context import dashboards_of
 from dashboards.sessions import SessionPolicy, cookie_name, session_cookie
@@ -82,8 +82,8 @@ async def _from_key(request: Request, header: str) -> Principal | None:
 
 async def _from_session(request: Request) -> Principal | None:
     context = dashboards_of(request)
-    secure = is_secure(request.scope)
-    token = request.cookies.get(cookie_name(secure))
+    secure, root = is_secure(request.scope), root_path(request.scope)
+    token = request.cookies.get(cookie_name(secure, root))
     if not token:
         return None
     accounts = context.accounts()
@@ -98,7 +98,7 @@ async def _from_session(request: Request) -> Principal | None:
     refreshed = policy.refreshed(session, now)
     if refreshed is not None:
         cookie = session_cookie(
-            accounts.sessions.sign(refreshed), policy.max_age(refreshed, now), secure
+            accounts.sessions.sign(refreshed), policy.max_age(refreshed, now), secure, root
         )
         request.scope[REFRESHED_COOKIE] = cookie
     return Principal.of(user)

@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 
 from collector.settings import Settings
 from collector.storage.store import Store
+from collector.web.http import root_path
 
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts
@@ -20,11 +21,18 @@ if TYPE_CHECKING:
     from dashboards.team import Team
 
 
+def _root(request: Request) -> dict[str, Any]:
+    """``root``, for every template: the path prefix the product is served under ("" at the
+    root of the host), written before every link of ours."""
+    return {"root": root_path(request.scope)}
+
+
 def _templates() -> Jinja2Templates:
     import jinja2
 
     loader = jinja2.PackageLoader("dashboards", "templates")
-    return Jinja2Templates(env=jinja2.Environment(loader=loader, autoescape=True))
+    environment = jinja2.Environment(loader=loader, autoescape=True)
+    return Jinja2Templates(env=environment, context_processors=[_root])
 
 
 @dataclass

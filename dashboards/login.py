@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from collector.web.http import root_path
 from dashboards.accounts import Throttled
 from dashboards.auth import is_secure
 from dashboards.context import dashboards_of
@@ -52,7 +53,7 @@ async def submit(request: Request) -> Response:
         return _page(request, next_path, email, THROTTLED, status=429, headers=headers)
     if user is None:
         return _page(request, next_path, email, WRONG_CREDENTIALS, status=401)
-    return signed_in(request, user.email, next_path or "/")
+    return signed_in(request, user.email, next_path or f"{root_path(request.scope)}/")
 
 
 def signed_in(request: Request, email: str, target: str) -> Response:
@@ -62,26 +63,25 @@ def signed_in(request: Request, email: str, target: str) -> Response:
     accounts = context.accounts()
     user = accounts.user_now(email)
     revoked_before_ms = user.revoked_before_ms if user else 0
-    secure = is_secure(request.scope)
+    secure, root = is_secure(request.scope), root_path(request.scope)
     policy = SessionPolicy.from_settings(context.settings)
     now = accounts.now_ms()
     session = new_session(email, max(now, revoked_before_ms))  # after any sign-out
     response = RedirectResponse(target, status_code=303)
-    response.headers.append(
-        "set-cookie",
-        session_cookie(accounts.sessions.sign(session), policy.max_age(session, now), secure),
-    )
+    token = accounts.sessions.sign(session)
+    max_age = policy.max_age(session, now)
+    response.headers.append("set-cookie", session_cookie(token, max_age, secure, root))
     return response
 
 
 async def logout(request: Request) -> Response:
-    secure = is_secure(request.scope)
+    secure, root = is_secure(request.scope), root_path(request.scope)
     accounts = dashboards_of(request).accounts()
-    session = accounts.sessions.verify(request.cookies.get(cookie_name(secure)))
+    session = accounts.sessions.verify(request.cookies.get(cookie_name(secure, root)))
     if session is not None:
         await run_in_threadpool(accounts.revoke_sessions, session.email)
-    response = RedirectResponse("/login", status_code=303)
-    response.headers.append("set-cookie", cleared_cookie(secure))
+    response = RedirectResponse(f"{root}/login", status_code=303)
+    response.headers.append("set-cookie", cleared_cookie(secure, root))
     return response
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from collector.web.http import root_path
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.security import wants_json
@@ -29,6 +30,16 @@ def page(
     return templates.TemplateResponse(
         request, template, {"principal": principal, **context}, status_code=status
     )
+
+
+def under_root(request: Request, path: str) -> str:
+    """``path`` of the product (``/account``) as the browser reaches it, under the root path."""
+    return f"{root_path(request.scope)}{path}"
+
+
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """A 303 to ``path`` of the product, under the root path."""
+    return RedirectResponse(under_root(request, path), status_code=303)
 
 
 def refused(

@@ -23,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
+from collector.web.http import root_path
 from dashboards.auth import REFRESHED_COOKIE, is_secure, known_principal
 from dashboards.context import Dashboards
-from dashboards.sessions import PLAIN_COOKIE, SECURE_COOKIE
+from dashboards.sessions import PLAIN_COOKIE, PREFIXED_COOKIE, SECURE_COOKIE
 
 log = logging.getLogger("audience.dashboards")
 
@@ -86,7 +87,7 @@ def _add_headers(scope: Scope, headers: MutableHeaders, static: bool) -> None:
         headers["cache-control"] = "no-store"
     refreshed = scope.get(REFRESHED_COOKIE)
     if refreshed and not any(
-        value.startswith((f"{SECURE_COOKIE}=", f"{PLAIN_COOKIE}="))
+        value.startswith((f"{SECURE_COOKIE}=", f"{PREFIXED_COOKIE}=", f"{PLAIN_COOKIE}="))
         for value in headers.getlist("set-cookie")
     ):
         headers.append("set-cookie", refreshed)
@@ -139,9 +140,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if wants_json(request):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
     if exc.status_code == 401:
+        root = root_path(request.scope)
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        target = safe_next(here) or "/"
-        location = "/login" if target == "/" else f"/login?next={quote(target, safe='/')}"
+        target = safe_next(here) or f"{root}/"
+        login = f"{root}/login"
+        location = login if target == f"{root}/" else f"{login}?next={quote(target, safe='/')}"
         return RedirectResponse(location, status_code=303)
     return _html_error(request, exc.status_code, exc.detail, exc.headers)
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from collector.settings import Settings
 
 SECURE_COOKIE = "__Host-audience-session"
+PREFIXED_COOKIE = "__Secure-audience-session"  # over https under a root path (__Host- needs /)
 PLAIN_COOKIE = "audience-session"
 REFRESH_SECONDS = 60  # the cookie is re-issued with a new last-seen at most once a minute
 SESSION_VERSION = 1
@@ -112,18 +113,24 @@ class SessionSigner:
         return Session(session_id, email, issued, last_seen)
 
 
-def cookie_name(secure: bool) -> str:
-    return SECURE_COOKIE if secure else PLAIN_COOKIE
+def cookie_name(secure: bool, root: str = "") -> str:
+    """The session cookie's name: ``__Host-`` over https at the root of the host, ``__Secure-``
+    under a root path (a ``__Host-`` cookie must have Path=/)."""
+    if not secure:
+        return PLAIN_COOKIE
+    return PREFIXED_COOKIE if root else SECURE_COOKIE
 
 
-def session_cookie(token: str, max_age: int, secure: bool) -> str:
-    """Set-Cookie for a session: host-only, HttpOnly, SameSite=Strict, Secure over https."""
+def session_cookie(token: str, max_age: int, secure: bool, root: str = "") -> str:
+    """Set-Cookie for a session: host-only, sent only under ``root``, HttpOnly,
+    SameSite=Strict, Secure over https."""
     flags = "; HttpOnly; Secure; SameSite=Strict" if secure else "; HttpOnly; SameSite=Strict"
-    return f"{cookie_name(secure)}={token}; Path=/; Max-Age={max_age}{flags}"
+    return f"{cookie_name(secure, root)}={token}; Path={root or '/'}; Max-Age={max_age}{flags}"
 
 
-def cleared_cookie(secure: bool) -> str:
+def cleared_cookie(secure: bool, root: str = "") -> str:
     """Set-Cookie that removes the session cookie."""
     past = "Thu, 01 Jan 1970 00:00:00 GMT"
     flags = "; HttpOnly; Secure; SameSite=Strict" if secure else "; HttpOnly; SameSite=Strict"
-    return f"{cookie_name(secure)}=; Path=/; Expires={past}; Max-Age=0{flags}"
+    name, path = cookie_name(secure, root), root or "/"
+    return f"{name}=; Path={path}; Expires={past}; Max-Age=0{flags}"

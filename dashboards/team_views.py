@@ -11,14 +11,14 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from dashboards import auth, install, mail
 from dashboards.account_rules import ROLES, AccountError
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.login import signed_in
-from dashboards.pages import form_fields, json_wanted, listed, page, refused
+from dashboards.pages import form_fields, json_wanted, listed, page, redirect, refused, under_root
 from dashboards.team import Invited
 
 
@@ -133,7 +133,7 @@ async def remove_member(request: Request) -> Response:
 def _done(request: Request, data: dict[str, Any]) -> Response:
     if json_wanted(request):
         return JSONResponse(data)
-    return RedirectResponse("/admin/team", status_code=303)
+    return redirect(request, "/admin/team")
 
 
 # The invitee's side: no sign-in, the link's secret is the credential.
@@ -168,11 +168,11 @@ async def accept_invitation(request: Request) -> Response:
         return refused(request, error.message, "invitation.html", None, invitation=found)
     if json_wanted(request):
         response: Response = JSONResponse(_member(user), 201)
-        signed = signed_in(request, user.email, "/")
+        signed = signed_in(request, user.email, under_root(request, "/"))
         for value in signed.headers.getlist("set-cookie"):
             response.headers.append("set-cookie", value)
         return response
-    return signed_in(request, user.email, "/")
+    return signed_in(request, user.email, under_root(request, "/"))
 
 
 def _invalid(request: Request, message: str) -> Response:

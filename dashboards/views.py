@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from collector.web.http import root_path
 from dashboards import auth
 from dashboards.api import describe, stats_query
 from dashboards.context import dashboards_of
@@ -48,7 +49,7 @@ async def sites(request: Request) -> Response:
         {
             "domain": site.domain,
             "timezone": site.timezone,
-            "url": f"/sites/{site.domain}",
+            "url": f"{root_path(request.scope)}/sites/{site.domain}",
             "visitors_30d": await run_in_threadpool(visitors, site.domain, site.timezone),
         }
         for site in visible
@@ -56,9 +57,12 @@ async def sites(request: Request) -> Response:
     return _render(request, "sites.html", {"sites": listed}, principal=principal, sites=listed)
 
 
-async def dashboard_data(stats: Stats, query: StatsQuery, metric: str) -> dict[str, Any]:
-    """Everything the dashboard page shows, in one dict (the page's JSON twin). Its reads are
-    independent: they run at once, each on a client for reads of the store."""
+async def dashboard_data(
+    stats: Stats, query: StatsQuery, metric: str, root: str = ""
+) -> dict[str, Any]:
+    """Everything the dashboard page shows, in one dict (the page's JSON twin), its links under
+    ``root``. Its reads are independent: they run at once, each on a client for reads of the
+    store."""
     previous = query.period.previous()
     summary, current_series, previous_series, found, realtime = await asyncio.gather(
         run_in_threadpool(stats.summary, query),
@@ -75,7 +79,7 @@ async def dashboard_data(stats: Stats, query: StatsQuery, metric: str) -> dict[s
             row["filter_url"] = (
                 None
                 if row["other"] or spec.filter is None
-                else _url(query.site, {**base, spec.filter: row["value"]})
+                else _url(root, query.site, {**base, spec.filter: row["value"]})
             )
         breakdowns[name] = {
             "title": spec.title,
@@ -83,7 +87,7 @@ async def dashboard_data(stats: Stats, query: StatsQuery, metric: str) -> dict[s
             "filter": spec.filter,
             "columns": list(spec.columns),
             "rows": rows,
-            "csv": _url(query.site, base, f"/export/{name}.csv"),
+            "csv": _url(root, query.site, base, f"/export/{name}.csv"),
         }
     return {
         **describe(query),
@@ -106,10 +110,11 @@ async def dashboard(request: Request) -> Response:
     principal = await auth.require(request, query.site)
     metric = request.query_params.get("metric", "visitors")
     metric = metric if metric in KPIS else "visitors"
-    data = await dashboard_data(stats, query, metric)
+    root = root_path(request.scope)
+    data = await dashboard_data(stats, query, metric, root)
     if _json_wanted(request):
         return JSONResponse(data)
-    links = _links(query, metric)
+    links = _links(query, metric, root)
     templates = dashboards_of(request).templates
     return templates.TemplateResponse(
         request,
@@ -139,18 +144,18 @@ def _params(query: StatsQuery, metric: str) -> dict[str, str]:
     return params
 
 
-def _url(site: str, params: dict[str, str], suffix: str = "") -> str:
-    return f"/sites/{site}{suffix}" + (f"?{urlencode(params)}" if params else "")
+def _url(root: str, site: str, params: dict[str, str], suffix: str = "") -> str:
+    return f"{root}/sites/{site}{suffix}" + (f"?{urlencode(params)}" if params else "")
 
 
-def _links(query: StatsQuery, metric: str) -> dict[str, Any]:
+def _links(query: StatsQuery, metric: str, root: str) -> dict[str, Any]:
     base = _params(query, metric)
     kept = {k: v for k, v in base.items() if k in FILTERS or k == "metric"}
     periods = [
         {
             "name": name,
             "label": label,
-            "url": _url(query.site, {"period": name, **kept}),
+            "url": _url(root, query.site, {"period": name, **kept}),
             "current": name == query.period.name,
         }
         for name, label in PERIODS.items()
@@ -162,18 +167,18 @@ def _links(query: StatsQuery, metric: str) -> dict[str, Any]:
         "intervals": [
             {
                 "name": interval,
-                "url": _url(query.site, {**without_interval, "interval": interval}),
+                "url": _url(root, query.site, {**without_interval, "interval": interval}),
                 "current": interval == query.interval,
             }
             for interval in INTERVALS
             if interval != "hour" or query.period.days <= 31
         ],
         "remove_filter": {
-            name: _url(query.site, {k: v for k, v in base.items() if k != name})
+            name: _url(root, query.site, {k: v for k, v in base.items() if k != name})
             for name in query.filters
         },
-        "json": _url(query.site, {**base, "format": "json"}),
-        "custom_action": f"/sites/{query.site}",
+        "json": _url(root, query.site, {**base, "format": "json"}),
+        "custom_action": f"{root}/sites/{query.site}",
         "hidden_params": kept,
     }
 

@@ -192,6 +192,7 @@ class LiveServer:
             proxy_headers=False,
             ws="none",
             lifespan="on",
+            root_path=settings.root_path,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -29,8 +29,14 @@ class EventEndpoint:
         pipeline: Pipeline,
         trusted_proxies: tuple[Network, ...],
         metrics: Metrics,
+        cookie: http.VisitorCookie | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.cookie = cookie or http.VisitorCookie()
+        # The cookie of an erased visitor goes, and the snippet forgets the state it kept.
+        self.forget_visitor = [(b"set-cookie", c.encode()) for c in self.cookie.expired()] + [
+            (http.STATE_EXPIRES_HEADER.encode(), b"0")
+        ]
         self.spool: SpoolProducer | None = None  # set while the app runs
         self.trusted_proxies = trusted_proxies
         self.metrics = metrics
@@ -69,7 +75,7 @@ class EventEndpoint:
             await answer(send, error.status, problem, cors)
             return
         if not isinstance(outcome, Accepted):
-            forget = _FORGET_VISITOR if outcome.reason == "erased" else []
+            forget = self.forget_visitor if outcome.reason == "erased" else []
             await answer(send, 202, {"status": "dropped", "reason": outcome.reason}, cors + forget)
             return
         try:
@@ -94,7 +100,7 @@ class EventEndpoint:
         cookie: str | None,
     ) -> list[tuple[bytes, bytes]]:
         token, headers = outcome.token, facts.headers
-        extra = [(b"set-cookie", http.state_cookie(token, outcome.state, facts.secure).encode())]
+        extra = [(b"set-cookie", self.cookie.set(token, outcome.state, facts.secure).encode())]
         # The state goes to page scripts only where the HttpOnly cookie cannot serve: a page on
         # another site, whose request carried no cookie of ours.
         if cookie is None and http.is_cross_site(headers):
@@ -105,10 +111,6 @@ class EventEndpoint:
         return extra
 
 
-# The cookie of an erased visitor goes, and the snippet forgets the state it kept.
-_FORGET_VISITOR = [(b"set-cookie", cookie.encode()) for cookie in http.expired_cookies()] + [
-    (http.STATE_EXPIRES_HEADER.encode(), b"0")
-]
 _PREFLIGHT = [
     (b"access-control-allow-methods", b"POST, OPTIONS"),
     (b"access-control-allow-headers", b"content-type"),

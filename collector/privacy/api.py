@@ -131,8 +131,10 @@ class PrivacyAPI:
         visitor, _ = self.identified(request)
         erasure = await self._erase(visitor, "erase")
         if _wants_html(request):
-            return _forgotten(RedirectResponse("../../../privacy?done=erased", status_code=303))
-        return _forgotten(JSONResponse(_erasure_answer(erasure), status_code=200))
+            return _forgotten(
+                request, RedirectResponse("../../../privacy?done=erased", status_code=303)
+            )
+        return _forgotten(request, JSONResponse(_erasure_answer(erasure), status_code=200))
 
     async def optout(self, request: Request) -> Response:
         """Withdrawal: the cookie expires at once; with ``erase``, the visitor's data goes too."""
@@ -152,8 +154,10 @@ class PrivacyAPI:
         else:  # the cookie expires whatever happens; the audit log is best effort
             await self._record_opt_out(request, token)
         if _wants_html(request):
-            return _forgotten(RedirectResponse("../../privacy?done=optout", status_code=303))
-        return _forgotten(JSONResponse(answer))
+            return _forgotten(
+                request, RedirectResponse("../../privacy?done=optout", status_code=303)
+            )
+        return _forgotten(request, JSONResponse(answer))
 
     async def _record_opt_out(self, request: Request, token: str | None) -> None:
         state = self.visitor(request, token)
@@ -249,8 +253,8 @@ def _wants_html(request: Request) -> bool:
     ) and "text/html" in request.headers.get("accept", "")
 
 
-def _forgotten(response: Response) -> Response:
-    for cookie in http.expired_cookies():
+def _forgotten(request: Request, response: Response) -> Response:
+    for cookie in http.VisitorCookie(request.scope.get("root_path", "")).expired():
         response.headers.append("set-cookie", cookie)
     response.headers[STATE_GONE[0]] = STATE_GONE[1]
     return response

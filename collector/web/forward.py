@@ -57,7 +57,7 @@ class ToStoreOwner:
         request = self._client.build_request(
             scope["method"],
             httpx.URL(
-                path=scope.get("raw_path", scope["path"].encode()).decode("latin-1"),
+                path=_without_root(scope),
                 query=scope.get("query_string", b""),
             ),
             headers=headers,
@@ -101,6 +101,13 @@ class ToStoreOwner:
                 await self.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _without_root(scope: Scope) -> str:
+    """The request's raw path without the root path: the owner's server adds it back."""
+    path: str = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 class ClientScope:

@@ -18,6 +18,7 @@ from collector.web.asgi import Scope
 from collector.web.visitor import VisitorState
 
 SECURE_COOKIE = "__Host-audience"
+PREFIXED_COOKIE = "__Secure-audience"  # over https under a root path: __Host- needs Path=/
 PLAIN_COOKIE = "audience"
 STATE_HEADER = "audience-state"
 STATE_EXPIRES_HEADER = "audience-state-expires"
@@ -126,32 +127,47 @@ def read_cookie(headers: Headers) -> str | None:
     found: dict[str, str] = {}
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name in (SECURE_COOKIE, PLAIN_COOKIE):
+        if name in (SECURE_COOKIE, PREFIXED_COOKIE, PLAIN_COOKIE):
             found[name] = value.strip().strip('"')
-    return found.get(SECURE_COOKIE) or found.get(PLAIN_COOKIE)
+    return found.get(SECURE_COOKIE) or found.get(PREFIXED_COOKIE) or found.get(PLAIN_COOKIE)
 
 
-def state_cookie(token: str, state: VisitorState, secure: bool) -> str:
-    """Set-Cookie for the state: an absolute Expires, the state's fixed one (no Max-Age, which
-    browsers count from the moment they receive it and would nudge the expiry)."""
-    name = SECURE_COOKIE if secure else PLAIN_COOKIE
-    attributes = f"Path=/; Expires={_http_date(state.expires)}"
-    flags = "; HttpOnly; Secure; SameSite=Lax" if secure else "; HttpOnly; SameSite=Lax"
-    return f"{name}={token}; {attributes}{flags}"
+def root_path(scope: Scope) -> str:
+    """The path prefix the request came under ("" at the root), without a final slash."""
+    root: str = scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+class VisitorCookie:
+    """The visitor-state cookie of a collector served at ``root`` ("" or a path such as
+    ``/stats``): sent back only to the collector's paths. At the root over https it is
+    ``__Host-audience`` (which must have Path=/), under a root path ``__Secure-audience``."""
+
+    def __init__(self, root: str = "") -> None:
+        self.path = root or "/"
+        self.secure_name = PREFIXED_COOKIE if root else SECURE_COOKIE
+
+    def set(self, token: str, state: VisitorState, secure: bool) -> str:
+        """Set-Cookie for the state: an absolute Expires, the state's fixed one (no Max-Age,
+        which browsers count from the moment they receive it and would nudge the expiry)."""
+        name = self.secure_name if secure else PLAIN_COOKIE
+        attributes = f"Path={self.path}; Expires={_http_date(state.expires)}"
+        flags = "; HttpOnly; Secure; SameSite=Lax" if secure else "; HttpOnly; SameSite=Lax"
+        return f"{name}={token}; {attributes}{flags}"
+
+    def expired(self) -> list[str]:
+        """Set-Cookie values that remove the visitor cookie, under either name."""
+        past = "Thu, 01 Jan 1970 00:00:00 GMT"
+        end = f"Path={self.path}; Expires={past}; Max-Age=0; HttpOnly"
+        return [
+            f"{self.secure_name}=; {end}; Secure; SameSite=Lax",
+            f"{PLAIN_COOKIE}=; {end}; SameSite=Lax",
+        ]
 
 
 @functools.lru_cache(maxsize=4096)
 def _http_date(timestamp: int) -> str:
     return formatdate(timestamp, usegmt=True)
-
-
-def expired_cookies() -> list[str]:
-    """Set-Cookie values that remove the visitor cookie, under either name."""
-    past = "Thu, 01 Jan 1970 00:00:00 GMT"
-    return [
-        f"{SECURE_COOKIE}=; Path=/; Expires={past}; Max-Age=0; HttpOnly; Secure; SameSite=Lax",
-        f"{PLAIN_COOKIE}=; Path=/; Expires={past}; Max-Age=0; HttpOnly; SameSite=Lax",
-    ]
 
 
 def is_cross_site(headers: Headers) -> bool:

@@ -21,7 +21,8 @@
   var RATIOS = { bounce_rate: true, returning_share: true, share: true };
   var COUNTS = { visitors: true, visits: true, pageviews: true, entries: true, exits: true };
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-  var VENDOR = "/static/vendor/";
+  // Beside this script, whatever path prefix the product is served under.
+  var VENDOR = document.currentScript.src.replace(/[^/]*$/, "") + "vendor/";
   var integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
   var reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   var css = getComputedStyle(document.documentElement);
