@@ -31,6 +31,7 @@ GEOIP_CITY_FILE = Path("geoip/city.mmdb")
 GEOIP_OPERATOR_FILE = Path("geoip/asn.mmdb")
 # The name of the file that keeps the secret, not a secret (bandit B105, ruff S105).
 SECRET_FILE = "secret.key"  # noqa: S105  # nosec B105
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
 _ROOT_PATH = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
 _MAILBOX = re.compile(r"[^@/?#]+@[^@/?#]+\.[^@/?#.]+")
 
@@ -69,6 +70,8 @@ class Settings:
     root_path: str = ""  # the path prefix the product is served under ("" or "/stats")
     smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     mail_from: str | None = None
+    # the origins that may show a shared link without a password in a frame ('none': none)
+    share_frame_ancestors: tuple[str, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +103,7 @@ class Settings:
             root_path=env.root_path("ROOT_PATH"),
             smtp_url=env.smtp_url("SMTP_URL"),
             mail_from=env.mailbox("MAIL_FROM"),
+            share_frame_ancestors=env.origins("SHARE_FRAME_ANCESTORS"),
         )
 
     @property
@@ -214,6 +218,16 @@ class _Environ:
         if scheme not in ("smtp", "smtps") or not _has_host(value):
             raise self.fail(name, "expected smtp://[USER:PASSWORD@]HOST[:PORT] or smtps://...")
         return value
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        """Origins such as ``https://intranet.example.com`` or ``https://*.example.com``,
+        separated by spaces or commas: a CSP source list."""
+        found = []
+        for item in (self.raw(name) or "").replace(",", " ").split():
+            if not _ORIGIN.fullmatch(item):
+                raise self.fail(name, f"expected origins such as https://example.com, got {item!r}")
+            found.append(item.rstrip("/").lower())
+        return tuple(found)
 
     def mailbox(self, name: str) -> str | None:
         value = self.raw(name)

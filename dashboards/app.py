@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from collector.settings import Settings
 from collector.storage.sites import SiteRegistry
 from collector.storage.store import Store
-from dashboards import account_views, admin_views, login, security, team_views
+from dashboards import account_views, admin_views, login, security, share_views, team_views
 from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
 from dashboards.context import Dashboards
 from dashboards.views import dashboard, sites
@@ -52,6 +52,11 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             ),
             Route("/admin/team/members/{email}/access", team_views.change_access, methods=["POST"]),
             Route("/admin/team/members/{email}/remove", team_views.remove_member, methods=["POST"]),
+            Route("/sites/{site}/share", share_views.shares),
+            Route("/sites/{site}/share", share_views.create_share, methods=["POST"]),
+            Route("/sites/{site}/share/{link}/revoke", share_views.revoke_share, methods=["POST"]),
+            Route("/share/{token}", share_views.shared),
+            Route("/share/{token}", share_views.unlock, methods=["POST"]),
             Route("/invite/{token}", team_views.invitation),
             Route("/invite/{token}", team_views.accept_invitation, methods=["POST"]),
             Route("/account", account_views.account),

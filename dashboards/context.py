@@ -16,6 +16,7 @@ from collector.web.http import root_path
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts
     from dashboards.app import Backend
+    from dashboards.shared_links import SharedLinks
     from dashboards.site_admin import SiteAdmin
     from dashboards.stats import Stats
     from dashboards.team import Team
@@ -77,6 +78,16 @@ class Dashboards:
             self._cache["team_accounts"] = accounts
         team: Team = self._cache["team"]
         return team
+
+    def shared_links(self) -> SharedLinks:
+        from dashboards.shared_links import SharedLinks
+
+        store = self.store()
+        if self._cache.get("shared_store") is not store:
+            self._cache["shared"] = SharedLinks(store, self.settings.secret_key)
+            self._cache["shared_store"] = store
+        links: SharedLinks = self._cache["shared"]
+        return links
 
     def site_admin(self) -> SiteAdmin:
         from dashboards.site_admin import SiteAdmin

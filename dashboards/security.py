@@ -40,6 +40,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
+# scope key: the origins that may frame this response (a shared link without a password)
+FRAME_ANCESTORS = "audience.frame_ancestors"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
 STATIC_PREFIX = "/static/"
@@ -83,6 +85,13 @@ class SecurityMiddleware:
 def _add_headers(scope: Scope, headers: MutableHeaders, static: bool) -> None:
     for name, value in SECURITY_HEADERS.items():
         headers[name] = value
+    ancestors = scope.get(FRAME_ANCESTORS)
+    if ancestors:
+        policy = CONTENT_SECURITY_POLICY.replace(
+            "frame-ancestors 'none'", f"frame-ancestors {ancestors}"
+        )
+        headers["content-security-policy"] = policy
+        del headers["x-frame-options"]
     if not static:
         headers["cache-control"] = "no-store"
     refreshed = scope.get(REFRESHED_COOKIE)

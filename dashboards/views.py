@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -57,11 +58,21 @@ async def sites(request: Request) -> Response:
     return _render(request, "sites.html", {"sites": listed}, principal=principal, sites=listed)
 
 
+@dataclass(frozen=True)
+class View:
+    """Where a dashboard is shown: its page (``/stats/sites/example.com``, or a shared link's),
+    the filters its viewer cannot remove, and whether its tables link to their CSV."""
+
+    page: str
+    locked: frozenset[str] = frozenset()
+    exports: bool = True
+
+
 async def dashboard_data(
-    stats: Stats, query: StatsQuery, metric: str, root: str = ""
+    stats: Stats, query: StatsQuery, metric: str, view: View
 ) -> dict[str, Any]:
-    """Everything the dashboard page shows, in one dict (the page's JSON twin), its links under
-    ``root``. Its reads are independent: they run at once, each on a client for reads of the
+    """Everything the dashboard page shows, in one dict (the page's JSON twin), its links to
+    ``view``. Its reads are independent: they run at once, each on a client for reads of the
     store."""
     previous = query.period.previous()
     summary, current_series, previous_series, found, realtime = await asyncio.gather(
@@ -78,8 +89,8 @@ async def dashboard_data(
         for row in rows:
             row["filter_url"] = (
                 None
-                if row["other"] or spec.filter is None
-                else _url(root, query.site, {**base, spec.filter: row["value"]})
+                if row["other"] or spec.filter is None or spec.filter in view.locked
+                else _url(view.page, {**base, spec.filter: row["value"]})
             )
         breakdowns[name] = {
             "title": spec.title,
@@ -87,7 +98,7 @@ async def dashboard_data(
             "filter": spec.filter,
             "columns": list(spec.columns),
             "rows": rows,
-            "csv": _url(root, query.site, base, f"/export/{name}.csv"),
+            "csv": _url(view.page, base, f"/export/{name}.csv") if view.exports else None,
         }
     return {
         **describe(query),
@@ -110,20 +121,32 @@ async def dashboard(request: Request) -> Response:
     principal = await auth.require(request, query.site)
     metric = request.query_params.get("metric", "visitors")
     metric = metric if metric in KPIS else "visitors"
-    root = root_path(request.scope)
-    data = await dashboard_data(stats, query, metric, root)
+    view = View(f"{root_path(request.scope)}/sites/{query.site}")
+    return await render_dashboard(request, stats, query, metric, view, principal=principal)
+
+
+async def render_dashboard(
+    request: Request,
+    stats: Stats,
+    query: StatsQuery,
+    metric: str,
+    view: View,
+    **context: Any,
+) -> Response:
+    """The dashboard page of ``query`` at ``view``, or its JSON twin."""
+    data = await dashboard_data(stats, query, metric, view)
     if _json_wanted(request):
         return JSONResponse(data)
-    links = _links(query, metric, root)
     templates = dashboards_of(request).templates
     return templates.TemplateResponse(
         request,
         "site.html",
         {
-            "principal": principal,
+            "principal": None,
             "data": data,
             "data_json": _script_json(data),
-            "links": links,
+            "links": _links(query, metric, view),
+            **context,
         },
     )
 
@@ -144,18 +167,18 @@ def _params(query: StatsQuery, metric: str) -> dict[str, str]:
     return params
 
 
-def _url(root: str, site: str, params: dict[str, str], suffix: str = "") -> str:
-    return f"{root}/sites/{site}{suffix}" + (f"?{urlencode(params)}" if params else "")
+def _url(page: str, params: dict[str, str], suffix: str = "") -> str:
+    return f"{page}{suffix}" + (f"?{urlencode(params)}" if params else "")
 
 
-def _links(query: StatsQuery, metric: str, root: str) -> dict[str, Any]:
+def _links(query: StatsQuery, metric: str, view: View) -> dict[str, Any]:
     base = _params(query, metric)
     kept = {k: v for k, v in base.items() if k in FILTERS or k == "metric"}
     periods = [
         {
             "name": name,
             "label": label,
-            "url": _url(root, query.site, {"period": name, **kept}),
+            "url": _url(view.page, {"period": name, **kept}),
             "current": name == query.period.name,
         }
         for name, label in PERIODS.items()
@@ -167,18 +190,19 @@ def _links(query: StatsQuery, metric: str, root: str) -> dict[str, Any]:
         "intervals": [
             {
                 "name": interval,
-                "url": _url(root, query.site, {**without_interval, "interval": interval}),
+                "url": _url(view.page, {**without_interval, "interval": interval}),
                 "current": interval == query.interval,
             }
             for interval in INTERVALS
             if interval != "hour" or query.period.days <= 31
         ],
         "remove_filter": {
-            name: _url(root, query.site, {k: v for k, v in base.items() if k != name})
+            name: _url(view.page, {k: v for k, v in base.items() if k != name})
             for name in query.filters
+            if name not in view.locked
         },
-        "json": _url(root, query.site, {**base, "format": "json"}),
-        "custom_action": f"{root}/sites/{query.site}",
+        "json": _url(view.page, {**base, "format": "json"}),
+        "custom_action": view.page,
         "hidden_params": kept,
     }
 

@@ -3,7 +3,8 @@
 ``SecurityHeaders`` wraps the Starlette app (health, metrics, the snippet, privacy, security.txt
 and the dashboards mounted inside it); the hot ``/api/event`` handler is in front of it and sets
 its own few headers. A header the response already has is left as it is: the dashboards send
-their own Content-Security-Policy, Referrer-Policy and so on.
+their own Content-Security-Policy, Referrer-Policy and so on (and a response with its own policy
+gets no X-Frame-Options from here: its frame-ancestors decide, as for a shared dashboard).
 
 ``/.well-known/security.txt`` (RFC 9116) says whom to tell about a vulnerability. It is served
 when ``AUDIENCE_SECURITY_CONTACT`` is set (a ``mailto:`` or ``https:`` URI, checked at start),
@@ -52,6 +53,8 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
+                if b"content-security-policy" in present:  # its frame-ancestors decides
+                    present.add(b"x-frame-options")
                 headers += [(name, value) for name, value in wanted if name not in present]
                 message["headers"] = headers
             await send(message)

@@ -33,6 +33,7 @@ ADMIN_GETS = (
     "/sites/example.com/install",
     "/api/sites/example.com/install-status",
     "/admin/team",
+    "/sites/example.com/share",
 )
 ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/admin/sites", {"domain": "new.example"}),
@@ -42,6 +43,8 @@ ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/admin/team/invitations/0123456789ab/revoke", {}),
     ("/admin/team/members/bob@example.com/access", {"role": "admin"}),
     ("/admin/team/members/bob@example.com/remove", {}),
+    ("/sites/example.com/share", {"name": "leak"}),
+    ("/sites/example.com/share/0123456789ab/revoke", {}),
 )
 
 
@@ -188,6 +191,8 @@ def test_viewers_keys_strangers_and_other_sites_are_refused(live: LiveServer) ->
     viewer_now = Accounts(live.store, SECRET.encode()).user_now(VIEWER)
     assert viewer_now is not None and viewer_now.role == "viewer"
     assert Accounts(live.store, SECRET.encode()).user_now("eve@example.com") is None
+    [[links]] = live.store.rows("SELECT count() FROM audience.shared_links")
+    assert links == 0
 
 
 def test_the_cli_shares_the_implementation_and_is_audited(

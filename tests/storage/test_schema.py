@@ -207,6 +207,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "014_sites_outside_gdpr.sql",
         "015_admin_audit.sql",
         "016_team.sql",
+        "017_shared_links.sql",
         "retention.sql (25 months)",
     ]
 
