@@ -90,6 +90,12 @@ class Runtime:
     def writer(self) -> Writer | None:
         return self.keeper.writer if self.keeper is not None else None
 
+    def refusals(self, site: str) -> dict[str, tuple[int, float]]:
+        """Why beacons of ``site`` were refused, by every process: (how many, the last time)."""
+        if self.shared_metrics is None:
+            return self.metrics.refusals(site)
+        return self.shared_metrics.combined(self.metrics).refusals(site)
+
     def sites_changed(self) -> None:
         """Sites changed in the dashboards: where the keeper runs, served at once and published
         for the workers; a worker on a ClickHouse server reads them from it again (the owner

@@ -166,8 +166,10 @@ async def install_page(request: Request) -> Response:
 async def install_status(request: Request) -> Response:
     await auth.require_admin(request)
     site = await _existing(request)
-    store = dashboards_of(request).store()
-    return JSONResponse(await run_in_threadpool(install.status, store, site.domain))
+    context = dashboards_of(request)
+    found = await run_in_threadpool(install.status, context.store(), site.domain)
+    refused = await run_in_threadpool(context.backend.refusals, site.domain)
+    return JSONResponse({**found, "refused": install.refusals(refused)})
 
 
 async def audit(request: Request) -> Response:

@@ -28,6 +28,9 @@ class Backend(Protocol):
     store: Store | None
     sites: SiteRegistry
 
+    def refusals(self, site: str) -> dict[str, tuple[int, float]]:
+        """Why beacons of ``site`` were refused since the start: (how many, the last time)."""
+
     def sites_changed(self) -> None:
         """A site was added, changed or removed: serve the change (here at once, in the HTTP
         workers within a second)."""

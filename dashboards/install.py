@@ -87,6 +87,29 @@ def guide(site: Site, base: str) -> dict[str, Any]:
     }
 
 
+REFUSALS = {
+    "origin": "the page's origin is not among the site's allowed origins (Settings)",
+    "consent": "no consent marker: the consent manager has not given consent, or the browser "
+    "sends Global Privacy Control, or the tag is not the one of the site's consent manager",
+    "rate_limit": "too many beacons from one address (AUDIENCE_RATE_LIMIT)",
+    "bot": "the browser looks like a bot or a monitor (a headless or automated browser?)",
+}
+
+
+def refusals(found: dict[str, tuple[int, float]]) -> list[dict[str, Any]]:
+    """Why beacons of a site were refused, most recent first, in words."""
+    listed = [
+        {
+            "reason": reason,
+            "count": count,
+            "last_at": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "explanation": REFUSALS.get(reason, "the beacon was not valid"),
+        }
+        for reason, (count, at) in found.items()
+    ]
+    return sorted(listed, key=lambda item: str(item["last_at"]), reverse=True)
+
+
 def status(store: Store, domain: str) -> dict[str, Any]:
     """Whether the site's first consented pageview was stored, when, and on which page."""
     [row] = store.read(query("first_pageview"), {"site": domain})

@@ -69,6 +69,7 @@ class Pipeline:
     erased: ErasedVisitors = field(default_factory=ErasedVisitors)
 
     def run(self, incoming: Incoming) -> Accepted | Dropped:
+        site: Site | None = None
         try:
             beacon = parse(incoming)
             site = check_site(self, beacon)
@@ -77,9 +78,12 @@ class Pipeline:
             limit_rate(self, incoming)
         except BeaconError as error:
             self.metrics.reject(error.status)
+            if site is not None:  # a site's own beacon: the install check tells why
+                self.metrics.refuse(site.domain, refusal_reason(error), incoming.now)
             raise
         agent = drop_bots(incoming)
         if isinstance(agent, Dropped):
+            self.metrics.refuse(site.domain, "bot", incoming.now)
             return self._dropped(agent)
         geo = put_geolocation(self, incoming)
         state = put_visit(self, beacon, incoming)
@@ -91,6 +95,13 @@ class Pipeline:
     def _dropped(self, dropped: Dropped) -> Dropped:
         self.metrics.drop(dropped.counted_as)
         return dropped
+
+
+def refusal_reason(error: BeaconError) -> str:
+    """Why a registered site's beacon was refused, in the install check's words."""
+    if error.status == 429:
+        return "rate_limit"
+    return error.field or "invalid"
 
 
 def parse(incoming: Incoming) -> Beacon:

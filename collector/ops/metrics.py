@@ -59,6 +59,10 @@ class Metrics:
         self.accepted = 0
         self.dropped: dict[str, int] = defaultdict(int)
         self.rejected: dict[int, int] = defaultdict(int)
+        # beacons of a registered site refused or dropped, by "site reason": what the install
+        # check tells (a site, a reason, a count, a time; nothing of a visitor)
+        self.refused: dict[str, int] = defaultdict(int)
+        self.refused_at: dict[str, float] = {}
         self.stored_rows = 0
         self.insert_failures = 0
         self.spool_damaged_records = 0
@@ -80,6 +84,23 @@ class Metrics:
     def reject(self, status: int) -> None:
         with self._lock:
             self.rejected[status] += 1
+
+    def refuse(self, site: str, reason: str, at: float) -> None:
+        """A beacon of the registered ``site`` refused (or dropped) for ``reason``."""
+        key = f"{site} {reason}"
+        with self._lock:
+            self.refused[key] += 1
+            self.refused_at[key] = max(at, self.refused_at.get(key, 0.0))
+
+    def refusals(self, site: str) -> dict[str, tuple[int, float]]:
+        """The reasons beacons of ``site`` were refused: (how many, the last time)."""
+        prefix = f"{site} "
+        with self._lock:
+            return {
+                key[len(prefix) :]: (count, self.refused_at.get(key, 0.0))
+                for key, count in self.refused.items()
+                if key.startswith(prefix)
+            }
 
     def batch_stored(self, rows: int, seconds: float) -> None:
         with self._lock:
@@ -112,11 +133,15 @@ class Metrics:
             }
             dropped = dict(self.dropped)
             rejected = {str(status): count for status, count in self.rejected.items()}
+            refused = {
+                key: [count, self.refused_at.get(key, 0.0)] for key, count in self.refused.items()
+            }
         return {
             "at": time.time(),
             "counters": {name: getattr(self, name) for name in _COUNTERS},
             "dropped": dropped,
             "rejected": rejected,
+            "refused": refused,
             "histograms": histograms,
             "gauges": {name: read() for name, read in self.gauges.items()},
         }
@@ -136,6 +161,9 @@ class Metrics:
                 total.dropped[reason] += count
             for status, count in snapshot["rejected"].items():
                 total.rejected[int(status)] += count
+            for key, (count, at) in snapshot.get("refused", {}).items():
+                total.refused[key] += count
+                total.refused_at[key] = max(at, total.refused_at.get(key, 0.0))
             for name, figures in snapshot["histograms"].items():
                 histogram: Histogram = getattr(total, name)
                 histogram.counts = [
@@ -170,6 +198,13 @@ class Metrics:
         _counter(lines, "audience_events_rejected_total", "Beacons refused, by status code.")
         for status, count in sorted(self.rejected.items()):
             lines.append(f'audience_events_rejected_total{{status="{status}"}} {count}')
+        name = "audience_site_refusals_total"
+        _counter(lines, name, "Beacons of a registered site refused or dropped, by reason.")
+        with self._lock:
+            refused = sorted(self.refused.items())
+        for key, count in refused:
+            site, _, reason = key.partition(" ")
+            lines.append(f'{name}{{site="{site}",reason="{reason}"}} {count}')
         _counter(lines, "audience_rows_stored_total", "Rows inserted into ClickHouse.")
         lines.append(f"audience_rows_stored_total {self.stored_rows}")
         _counter(lines, "audience_insert_failures_total", "Failed batch inserts (retried).")

@@ -5,7 +5,21 @@
   var panel = document.querySelector("[data-status-url]");
   if (!panel) { return; }
   var line = document.getElementById("install-status");
+  var problems = document.getElementById("install-problems");
+  function explain(refused) {
+    if (!problems || !refused || !refused.length) { return; }
+    problems.textContent = "";
+    refused.forEach(function (item) {
+      var entry = document.createElement("li");
+      entry.textContent = item.count + (item.count === 1 ? " beacon" : " beacons") +
+        " refused (last at " + new Date(item.last_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
+        "): " + item.explanation + ".";
+      problems.appendChild(entry);
+    });
+    problems.hidden = false;
+  }
   function show(status) {
+    explain(status.refused);
     if (!status.installed) { return false; }
     var at = new Date(status.first_at);
     var time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });

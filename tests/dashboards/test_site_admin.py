@@ -105,7 +105,28 @@ def test_an_admin_adds_a_site_installs_it_and_sees_its_first_pageview(live: Live
 
         assert admin.get("/api/sites/shop.example/install-status").json() == {
             "installed": False, "pageviews": 0, "first_at": None, "first_path": None,
+            "refused": [],
         }  # fmt: skip
+        # Beacons that arrive but are refused: the check says why, from counters alone.
+        refused_beacons = (
+            ({"origin": "https://elsewhere.example"}, {}),
+            ({"origin": "https://shop.example"}, {"consent": None}),
+            ({"origin": "https://shop.example"}, {}),  # sent by a headless browser
+        )
+        for headers, fields in refused_beacons:
+            agent = "HeadlessChrome/131" if not fields and "shop" in headers["origin"] else CHROME
+            httpx.post(
+                f"{live.url}/api/event",
+                json=beacon(site="shop.example", url="https://shop.example/", **fields),
+                headers={"user-agent": agent, "x-forwarded-for": LYON_ORANGE, **headers},
+            )
+        refused = admin.get("/api/sites/shop.example/install-status").json()["refused"]
+        assert {item["reason"]: item["count"] for item in refused} == {
+            "origin": 1, "consent": 1, "bot": 1,
+        }  # fmt: skip
+        assert all(item["explanation"] and item["last_at"].endswith("Z") for item in refused)
+        metrics = httpx.get(f"{live.url}/metrics").text
+        assert 'audience_site_refusals_total{site="shop.example",reason="origin"} 1' in metrics
         sent = httpx.post(
             f"{live.url}/api/event",
             json=beacon(site="shop.example", url="https://shop.example/pricing", consent="manual"),
