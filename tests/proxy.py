@@ -19,11 +19,16 @@ HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"
 
 
 class PrefixProxy:
-    def __init__(self, prefix: str, upstream: str, site: Any) -> None:
+    def __init__(
+        self, prefix: str, upstream: str, site: Any, site_paths: tuple[str, ...] = ()
+    ) -> None:
         self.prefix = prefix.rstrip("/")
         self.site = site  # the ASGI app of the site's own pages
-        # no header of its own: the browser's (accept-encoding among them) are the ones sent
-        self.client = httpx.AsyncClient(base_url=upstream, timeout=30, headers={})
+        self.site_paths = site_paths  # always the site's, even with the product at the root
+        self.upstream = httpx.URL(upstream)
+        # a transport, not a client: no cookie jar shared by every browser, no header of its
+        # own (the browser's, accept-encoding among them, are the ones sent)
+        self.transport = httpx.AsyncHTTPTransport()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":  # its client's connections closed at shutdown
@@ -32,11 +37,12 @@ class PrefixProxy:
                 if message["type"] == "lifespan.startup":
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    await self.client.aclose()
+                    await self.transport.aclose()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         path: str = scope["path"]
-        if not (path == self.prefix or path.startswith(self.prefix + "/")):
+        ours = path == self.prefix or path.startswith(self.prefix + "/")
+        if not ours or path.startswith(self.site_paths or ("\0",)):
             await self.site(scope, receive, send)
             return
         body = b""
@@ -53,14 +59,14 @@ class PrefixProxy:
             (b"x-forwarded-for", scope["client"][0].encode()),
             (b"x-forwarded-proto", scope["scheme"].encode()),
         ]
-        request = self.client.build_request(
+        request = httpx.Request(
             scope["method"],
-            httpx.URL(path=raw[len(self.prefix) :].decode("latin-1") or "/",
-                      query=scope.get("query_string", b"")),
+            self.upstream.copy_with(path=raw[len(self.prefix) :].decode("latin-1") or "/",
+                                    query=scope.get("query_string", b"")),
             headers=headers,
             content=body,
         )  # fmt: skip
-        response = await self.client.send(request, stream=True)
+        response = await self.transport.handle_async_request(request)
         content = b"".join([chunk async for chunk in response.aiter_raw()])  # as it was sent
         await response.aclose()
         await send(
