@@ -7,7 +7,6 @@ browser that made it; the others are signed out.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from typing import Any
 
 import segno
@@ -23,7 +22,16 @@ from dashboards.api_keys import ApiKey
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.login import signed_in
-from dashboards.pages import form_fields, json_wanted, listed, page, redirect, refused, under_root
+from dashboards.pages import (
+    form_fields,
+    json_wanted,
+    last_moment,
+    listed,
+    page,
+    redirect,
+    refused,
+    under_root,
+)
 
 NOTICES = {
     "password": "Your password is changed; your other sessions are signed out.",
@@ -193,7 +201,7 @@ async def create_key(request: Request) -> Response:
     fields = await form_fields(request, max_fields=200)
     team = dashboards_of(request).team()
     try:
-        expires = _expiry(fields.get("expires", ""))
+        expires = last_moment(fields.get("expires", ""))
         created = await run_in_threadpool(
             team.create_key,
             principal.email,
@@ -219,14 +227,3 @@ async def revoke_key(request: Request) -> Response:
     if json_wanted(request):
         return JSONResponse({"revoked": key_id})
     return redirect(request, "/account/keys?done=revoked")
-
-
-def _expiry(value: str) -> datetime | None:
-    """The end of the day chosen (UTC), or None for a key that does not expire."""
-    if not value.strip():
-        return None
-    try:
-        day = date.fromisoformat(value.strip())
-    except ValueError:
-        raise AccountError(f"not a date (YYYY-MM-DD): {value!r}") from None
-    return datetime.combine(day, time(23, 59, 59), UTC)

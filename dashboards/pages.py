@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from collector.web.http import root_path
+from dashboards.account_rules import AccountError
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.security import wants_json
@@ -61,6 +63,18 @@ async def form_fields(request: Request, max_fields: int = 40) -> dict[str, str]:
             if isinstance(value, str):
                 fields[name] = f"{fields[name]}\n{value}" if name in fields else value
         return fields
+
+
+def last_moment(value: str) -> datetime | None:
+    """The end (UTC) of the day a form gives as YYYY-MM-DD, or None for an empty field: when a
+    key or a shared link stops working."""
+    if not value.strip():
+        return None
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise AccountError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    return datetime.combine(day, time(23, 59, 59), UTC)
 
 
 def listed(fields: dict[str, str], name: str) -> list[str]:

@@ -21,7 +21,7 @@ from dashboards.account_rules import AccountError
 from dashboards.accounts import Throttled
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
-from dashboards.pages import form_fields, json_wanted, page, redirect
+from dashboards.pages import form_fields, json_wanted, last_moment, page, redirect
 from dashboards.periods import FILTERS, QueryError, StatsQuery, parse_query
 from dashboards.security import FRAME_ANCESTORS
 from dashboards.shared_links import SharedLink, SharedLinks
@@ -81,8 +81,9 @@ async def create_share(request: Request) -> Response:
     team = dashboards_of(request).team()
     name, password = fields.get("name", ""), fields.get("password", "")
     try:
+        expires = last_moment(fields.get("expires", ""))
         created = await run_in_threadpool(
-            _links(request).create, site, name, locked, password, principal.email
+            _links(request).create, site, name, locked, password, principal.email, expires
         )
     except AccountError as error:
         return await _share_page(request, principal, site, error=error.message)

@@ -51,6 +51,7 @@ class SharedLink:
     password_hash: str = field(repr=False)
     created_by: str
     created: datetime
+    expires: datetime | None = None
 
     @property
     def id(self) -> str:
@@ -69,6 +70,7 @@ class SharedLink:
             "password": self.has_password,
             "created_by": self.created_by,
             "created": self.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expires": self.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if self.expires else None,
         }
 
 
@@ -103,15 +105,23 @@ class SharedLinks:
         self._pass_key = hashlib.blake2b(secret_key, person=b"audience-share").digest()
 
     def create(
-        self, site: str, name: str, filters: Mapping[str, str], password: str, by: str
+        self,
+        site: str,
+        name: str,
+        filters: Mapping[str, str],
+        password: str,
+        by: str,
+        expires: datetime | None = None,
     ) -> tuple[SharedLink, str]:
         """A new link: (its record, the secret of its URL, shown once)."""
         locked = checked_filters(filters)
+        if expires is not None and expires.timestamp() <= self.clock():
+            raise AccountError("the expiry must be in the future")
         hashed = self._hasher.hash(check_new_password(password)) if password else ""
         token = secrets.token_urlsafe(TOKEN_BYTES)
         created = datetime.fromtimestamp(int(self.clock()), UTC)
         title = name.strip()[:200]
-        link = SharedLink(token_digest(token), site, title, locked, hashed, by, created)
+        link = SharedLink(token_digest(token), site, title, locked, hashed, by, created, expires)
         self._save(link)
         return link, token
 
@@ -122,7 +132,10 @@ class SharedLinks:
         if not _TOKEN.fullmatch(token):
             return None
         rows = self.store.read(query("shared_link"), {"digest": token_digest(token)})
-        return _link(rows[0]) if rows else None
+        link = _link(rows[0]) if rows else None
+        if link is None or (link.expires is not None and link.expires.timestamp() <= self.clock()):
+            return None
+        return link
 
     def revoke(self, site: str, link_id: str) -> SharedLink:
         for link in self.of_site(site):
@@ -176,6 +189,7 @@ class SharedLinks:
                 "password_hash": link.password_hash,
                 "created_by": link.created_by,
                 "created_ms": int(link.created.timestamp() * 1000),
+                "expires_ms": int(link.expires.timestamp() * 1000) if link.expires else 0,
                 "updated_ms": max(int(time.time() * 1000), int(self.clock() * 1000)),
                 "deleted": int(deleted),
             },
@@ -183,10 +197,17 @@ class SharedLinks:
 
 
 def _link(row: dict[str, Any]) -> SharedLink:
-    created: datetime = row["created_at"]
-    created = created if created.tzinfo else created.replace(tzinfo=UTC)
+    created, expires = _utc(row["created_at"]), _utc(row.get("expires_at"))
     filters = json.loads(row["filters"] or "{}")
     return SharedLink(
         row["digest"], row["site"], row["name"], dict(filters), row["password_hash"],
-        row["created_by"], created,
+        row["created_by"], created or datetime.fromtimestamp(0, UTC), expires,
     )  # fmt: skip
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored time as an aware one; None for none (the epoch)."""
+    if value is None:
+        return None
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None if value.timestamp() <= 0 else value

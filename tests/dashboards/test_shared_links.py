@@ -7,7 +7,9 @@ link stops at once. Its secret is unguessable and stored hashed."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ from tests.conftest import (
     environment,
     migrated_store,
 )
+from tests.dashboards.test_team import dashboards_context
 
 ADMIN = "ana@example.com"
 PASSWORD = "correct horse battery staple"
@@ -167,3 +170,32 @@ def test_only_a_link_without_password_may_be_framed_by_the_configured_origins(
     assert "x-frame-options" not in page.headers
     folded = [row for row in page.text.split("Brussels")]
     assert len(folded) == 1, "a city of one visitor is folded, not shown"
+
+
+def test_links_expire_and_each_secret_opens_only_its_own_door(
+    live: LiveServer, admin: httpx.Client
+) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    created = share(admin, name="until tomorrow", expires=tomorrow)
+    assert created["expires"] == f"{tomorrow}T23:59:59Z"
+    token = created["url"].rsplit("/", 1)[1]
+    past = admin.post("/sites/example.com/share", data={"expires": "2020-01-01"},
+                      headers=SAME_ORIGIN | JSON)  # fmt: skip
+    assert past.status_code == 400 and "future" in past.json()["error"]
+    invited = admin.post(
+        "/admin/team/invitations",
+        data={"email": "someone@example.com", "role": "viewer", "sites": "example.com"},
+        headers=SAME_ORIGIN | JSON,
+    ).json()["invited"]
+    invitation = invited["link"].rsplit("/", 1)[1]
+    links = dashboards_context(live).shared_links()
+    with httpx.Client(base_url=live.url, timeout=15) as stranger:
+        assert stranger.get(f"/share/{token}").status_code == 200
+        assert stranger.get(f"/share/{invitation}").status_code == 404  # single-purpose
+        assert stranger.get(f"/invite/{token}", headers=JSON).status_code == 404
+        links.clock = lambda: time.time() + 2 * 86400
+        try:
+            assert stranger.get(f"/share/{token}").status_code == 404  # expired
+        finally:
+            links.clock = time.time
+        assert stranger.get(f"/share/{token}").status_code == 200

@@ -7,6 +7,7 @@ pages are tested in test_team.py)."""
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -272,3 +273,26 @@ def test_the_cli_narrows_keys_and_audits_users_and_keys(
         ("user.remove", "ops@example.com"),
     ]  # fmt: skip
     assert all(r["actor"].startswith("cli") for r in rows)
+
+
+def test_every_admin_route_is_in_the_refusal_lists(settings: Settings) -> None:
+    """The refusal test above tries every admin page and action: a new one must be added."""
+    from starlette.routing import Route
+
+    from dashboards.app import create_dashboards
+
+    app = create_dashboards(settings, backend=None)  # type: ignore[arg-type]
+    admin_path = re.compile(r"^/admin/|^/api/sites/|^/sites/\{site\}/(?!export/)[a-z]")
+    samples = {"{site}": "example.com", "{invitation}": "0123456789ab",
+               "{email}": VIEWER, "{link}": "0123456789ab"}  # fmt: skip
+    tried = set(ADMIN_GETS) | {path for path, _ in ADMIN_POSTS}
+    found = 0
+    for route in app.routes:
+        if not isinstance(route, Route) or not admin_path.match(route.path):
+            continue
+        path = route.path
+        for name, value in samples.items():
+            path = path.replace(name, value)
+        assert path in tried, f"{route.path} ({sorted(route.methods or ())}) is not tried"
+        found += 1
+    assert found >= 15

@@ -96,7 +96,7 @@ def team(tmp_path_factory: pytest.TempPathFactory, geo_files: GeoFiles) -> Itera
         store.close()
     try:
         with LiveServer(settings) as live:
-            context = _dashboards(live)
+            context = dashboards_context(live)
             made = Team(live, inbox, context)
             context.accounts().clock = lambda: time.time() + made.offset
             yield made
@@ -104,7 +104,7 @@ def team(tmp_path_factory: pytest.TempPathFactory, geo_files: GeoFiles) -> Itera
         smtp.stop()
 
 
-def _dashboards(live: LiveServer) -> Dashboards:
+def dashboards_context(live: LiveServer) -> Dashboards:
     """The dashboards' context inside the collector's app (through its middleware)."""
     app: Any = live.app.web
     while not hasattr(app, "routes"):
