@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -12,6 +13,8 @@ from starlette.templating import Jinja2Templates
 from collector.settings import Settings
 from collector.storage.store import Store
 from collector.web.http import root_path
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts
@@ -53,41 +56,35 @@ class Dashboards:
         from dashboards.stats import Stats
 
         store = self.store()
-        if self._cache.get("stats_store") is not store:
-            self._cache["stats"] = Stats(store, self.settings.min_cell)
-            self._cache["stats_store"] = store
-        stats: Stats = self._cache["stats"]
-        return stats
+        return self._one_per("stats", store, lambda: Stats(store, self.settings.min_cell))
 
     def accounts(self) -> Accounts:
         from dashboards.accounts import Accounts
 
         store = self.store()
-        if self._cache.get("accounts_store") is not store:
-            self._cache["accounts"] = Accounts(store, self.settings.secret_key)
-            self._cache["accounts_store"] = store
-        accounts: Accounts = self._cache["accounts"]
-        return accounts
+        return self._one_per("accounts", store, lambda: Accounts(store, self.settings.secret_key))
 
     def team(self) -> Team:
         from dashboards.team import Team
 
         accounts = self.accounts()
-        if self._cache.get("team_accounts") is not accounts:
-            self._cache["team"] = Team(accounts, self.settings)
-            self._cache["team_accounts"] = accounts
-        team: Team = self._cache["team"]
-        return team
+        return self._one_per("team", accounts, lambda: Team(accounts, self.settings))
 
     def shared_links(self) -> SharedLinks:
         from dashboards.shared_links import SharedLinks
 
         store = self.store()
-        if self._cache.get("shared_store") is not store:
-            self._cache["shared"] = SharedLinks(store, self.settings.secret_key)
-            self._cache["shared_store"] = store
-        links: SharedLinks = self._cache["shared"]
-        return links
+        secret = self.settings.secret_key
+        return self._one_per("shared_links", store, lambda: SharedLinks(store, secret))
+
+    def _one_per(self, name: str, owner: object, make: Callable[[], T]) -> T:
+        """One ``name`` for ``owner`` (the store it reads, or the accounts it uses): made again
+        when the owner changes (a store reopened)."""
+        if self._cache.get(f"{name}.owner") is not owner:
+            self._cache[name] = make()
+            self._cache[f"{name}.owner"] = owner
+        made: T = self._cache[name]
+        return made
 
     def site_admin(self) -> SiteAdmin:
         from dashboards.site_admin import SiteAdmin

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -23,7 +20,8 @@ from starlette.staticfiles import StaticFiles
 from collector.app import CollectorApp
 from collector.settings import Settings
 from collector.storage.sites import Site
-from tests.conftest import LiveServer, environment, free_port, register
+from tests.conftest import LiveServer, environment, register
+from tests.proxy import serving
 
 HERE = Path(__file__).parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -158,19 +156,8 @@ class Browser:
 @contextmanager
 def website(collector_url: str) -> Iterator[str]:
     """The test website alone, on its own port of ``localhost``: another site than 127.0.0.1."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(site_app(collector_url), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://localhost:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(site_app(collector_url)) as url:
+        yield url.replace("127.0.0.1", "localhost")
 
 
 @pytest.fixture
