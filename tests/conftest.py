@@ -281,16 +281,19 @@ class ServerProcess:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
+        # One client for all the polls: ``httpx.get`` would make one, and its TLS context, at
+        # each poll (some 40 ms of CPU, taken from the server that is starting).
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+                try:
+                    if client.get(f"{self.url}/readyz").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         raise RuntimeError(f"server not ready: {self.log_path.read_text()}")
 
     def stop(self, sig: int | None = None) -> int:
