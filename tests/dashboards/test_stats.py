@@ -111,12 +111,21 @@ class Reference:
         for event in self.events:
             grouped[event["visit"]].append(event)
         self.visits = [Visit(group) for group in grouped.values()]
+        self._matching: dict[tuple[tuple[str, str], ...], list[Visit]] = {}
+
+    def matching(self, filters: dict[str, str]) -> list[Visit]:
+        """The visits with an event that matches the filters (found once per set of filters:
+        each comparison asks them again for every dimension and every day)."""
+        key = tuple(sorted(filters.items()))
+        if key not in self._matching:
+            self._matching[key] = [
+                v for v in self.visits if not filters or any(matches(e, filters) for e in v.events)
+            ]
+        return self._matching[key]
 
     def select(self, period: Period, filters: dict[str, str]) -> tuple[list[Any], list[Visit]]:
         start, end = period.start.replace(tzinfo=None), period.end.replace(tzinfo=None)
-        chosen = [
-            v for v in self.visits if not filters or any(matches(e, filters) for e in v.events)
-        ]
+        chosen = self.matching(filters)
         events = [e for v in chosen for e in v.events if start <= e["ts"] < end]
         return events, [v for v in chosen if start <= v.start < end]
 
