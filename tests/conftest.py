@@ -141,11 +141,21 @@ def migrated_store(settings: Settings) -> Store:
     to date, as at every start. The migrations themselves are tested from an empty store in
     tests/storage/test_schema.py, and every ``audience serve`` of the tests makes its own."""
     url = settings.clickhouse_url
-    folder = Path(url.removeprefix("chdb://"))
-    if settings.is_embedded and not folder.exists():
-        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copytree(_template(settings.retention_months), folder, symlinks=True)
+    if settings.is_embedded:
+        _copy_template(Path(url.removeprefix("chdb://")), settings.retention_months)
     return Store.open(url, settings.retention_months)
+
+
+def migrated_store_at(folder: Path, retention_months: int = 25) -> Store:
+    """The embedded store in ``folder``, migrated, as ``migrated_store`` makes it."""
+    _copy_template(folder, retention_months)
+    return Store.open(f"chdb://{folder}", retention_months)
+
+
+def _copy_template(folder: Path, retention_months: int) -> None:
+    if not folder.exists():
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copytree(_template(retention_months), folder, symlinks=True)
 
 
 def register(settings: Settings, *sites: Site) -> None:

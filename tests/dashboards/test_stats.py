@@ -31,6 +31,7 @@ from collector.web.ratelimit import RateLimiter
 from collector.web.visitor import StateSigner
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import DIMENSIONS, OTHER, UNKNOWN, Stats
+from tests.conftest import migrated_store_at
 
 SITE = "shop.example"
 TODAY = date(2026, 11, 20)
@@ -77,7 +78,7 @@ def feed(store: Store, folder: Path) -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     folder = tmp_path_factory.mktemp("stats")
-    opened = Store.open(f"chdb://{folder / 'clickhouse'}", 25)
+    opened = migrated_store_at(folder / "clickhouse")
     feed(opened, folder)
     try:
         yield opened

@@ -94,7 +94,7 @@ from tests.browsing import (
     browsers,
     play,
 )
-from tests.conftest import SECRET, GeoFiles
+from tests.conftest import SECRET, GeoFiles, migrated_store_at
 
 # The first covers every event; the others end and start at the first midnight, which many
 # visits cross (browsers often start a quarter of an hour before it).
@@ -156,7 +156,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, geo_files: GeoFiles) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("visit-metrics")
-    store = Store.open(f"chdb://{folder / 'clickhouse'}", 25)
+    store = migrated_store_at(folder / "clickhouse")
     try:
         yield World(
             store,
