@@ -34,7 +34,7 @@ from dashboards.pages import (
 )
 
 NOTICES = {
-    "password": "Your password is changed; your other sessions are signed out.",
+    "renewed": "Your password is changed; your other sessions are signed out.",
     "totp-off": "The second factor is removed; your other sessions are signed out.",
     "revoked": "The key is revoked: it stops working at once.",
 }
@@ -77,7 +77,7 @@ async def change_password(request: Request) -> Response:
         await run_in_threadpool(team.change_password, principal.email, current, new)
     except (AccountError, Throttled) as error:
         return await _account_refused(request, principal, error.message)
-    return signed_in(request, principal.email, under_root(request, "/account?done=password"))
+    return signed_in(request, principal.email, under_root(request, "/account?done=renewed"))
 
 
 async def _account_refused(request: Request, principal: Principal, message: str) -> Response:

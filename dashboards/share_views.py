@@ -27,7 +27,7 @@ from dashboards.security import FRAME_ANCESTORS
 from dashboards.shared_links import SharedLink, SharedLinks
 from dashboards.views import KPIS, View, render_dashboard
 
-PASS_COOKIE = "audience-share"  # noqa: S105 # a cookie's name
+SHARE_COOKIE = "audience-share"  # the pass of a shared link with a password
 NOINDEX = {"x-robots-tag": "noindex, nofollow"}
 
 
@@ -127,7 +127,7 @@ async def _found(request: Request) -> SharedLink:
 async def shared(request: Request) -> Response:
     link = await _found(request)
     if link.has_password and not _links(request).pass_is_valid(
-        link, request.cookies.get(PASS_COOKIE)
+        link, request.cookies.get(SHARE_COOKIE)
     ):
         return _password_page(request, link, status=401)
     if not link.has_password:
@@ -174,7 +174,7 @@ async def unlock(request: Request) -> Response:
     flags = "; HttpOnly; Secure; SameSite=Strict" if secure else "; HttpOnly; SameSite=Strict"
     response.headers.append(
         "set-cookie",
-        f"{PASS_COOKIE}={links.issue_pass(link)}; Path={path}; Max-Age=43200{flags}",
+        f"{SHARE_COOKIE}={links.issue_pass(link)}; Path={path}; Max-Age=43200{flags}",
     )
     return response
 
