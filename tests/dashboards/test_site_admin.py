@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from collector import cli
+from collector.ops import logs
 from collector.settings import Settings
 from collector.storage.sites import Site
 from dashboards.accounts import Accounts
@@ -223,6 +224,7 @@ def test_the_cli_shares_the_implementation_and_is_audited(
     for name, value in {"AUDIENCE_DATA_DIR": str(settings.data_dir),
                         "AUDIENCE_SECRET_KEY": SECRET}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(logs, "configure", lambda level: None)  # keep pytest's log capture
     assert cli.main(["sites", "add", "cli.example", "--timezone", "UTC"]) == 0
     assert cli.main(["sites", "remove", "cli.example", "--erase"]) == 0
     assert cli.main(["sites", "remove", "cli.example"]) == 2  # gone
@@ -247,6 +249,7 @@ def test_the_cli_narrows_keys_and_audits_users_and_keys(
     for name, value in {"AUDIENCE_DATA_DIR": str(settings.data_dir),
                         "AUDIENCE_SECRET_KEY": SECRET}.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(logs, "configure", lambda level: None)  # keep pytest's log capture
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert cli.main(["users", "add", "ops@example.com", "--role", "viewer", "--site",
                      "a.example", "--password-stdin"]) == 0  # fmt: skip
