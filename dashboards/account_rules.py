@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from datetime import time as day_time
 from functools import cache
 from typing import Any, Literal
 
@@ -78,6 +80,11 @@ def check_access(role: str, sites: Iterable[str]) -> tuple[Role, frozenset[str] 
     if not listed:
         raise AccountError("a viewer needs at least one site")
     return "viewer", listed
+
+
+def end_of_day(day: date) -> datetime:
+    """The last second (UTC) of ``day``: when a key or a link that works "until" it stops."""
+    return datetime.combine(day, day_time(23, 59, 59), UTC)
 
 
 class TimedCache:

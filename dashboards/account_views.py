@@ -23,6 +23,7 @@ from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.login import signed_in
 from dashboards.pages import (
+    data_page,
     form_fields,
     json_wanted,
     last_moment,
@@ -178,22 +179,12 @@ async def _keys_page(
     data: dict[str, Any] = {"keys": [k.as_dict() for k in _visible_keys(found, principal)]}
     if created is not None:
         data["created"] = {**created[0].as_dict(), "key": created[1]}
-    if json_wanted(request):
-        if error:
-            return JSONResponse({"error": error}, 400)
-        return JSONResponse(data, 201 if created else 200)
     sites = [s.domain for s in context.backend.sites.all() if principal.can_see(s.domain)]
     notice = NOTICES.get(request.query_params.get("done", ""))
-    return page(
-        request,
-        "keys.html",
-        principal,
-        status=400 if error else 200,
-        data=data,
-        sites=sites,
-        error=error,
-        notice=notice,
-    )
+    return data_page(
+        request, "keys.html", principal, data, error=error, created=created is not None,
+        sites=sites, notice=notice,
+    )  # fmt: skip
 
 
 async def create_key(request: Request) -> Response:

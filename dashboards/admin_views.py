@@ -19,7 +19,7 @@ from collector.storage.sites import DEFAULT_TIMEZONE, Site, SiteError
 from dashboards import auth, install
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
-from dashboards.pages import form_fields, json_wanted, page, redirect
+from dashboards.pages import form_fields, json_wanted, page, redirect, refused
 from dashboards.site_admin import site_from
 
 TIMEZONES = sorted(available_timezones())
@@ -61,16 +61,11 @@ def _site_form(
     values: dict[str, Any],
     error: str | None = None,
 ) -> Response:
-    return page(
-        request,
-        "site_form.html",
-        principal,
-        status=400 if error else 200,
-        site=site,
-        values=values,
-        timezones=TIMEZONES,
-        error=error,
-    )
+    """The site's form, or the form sent back with what is wrong (its JSON twin: the error)."""
+    context: dict[str, Any] = {"site": site, "values": values, "timezones": TIMEZONES}
+    if error is not None:
+        return refused(request, error, "site_form.html", principal, **context)
+    return page(request, "site_form.html", principal, **context)
 
 
 async def new_site(request: Request) -> Response:
@@ -86,8 +81,6 @@ async def add_site(request: Request) -> Response:
         site = _site_of_form(fields)
         await run_in_threadpool(admin.add, principal.email, site)
     except SiteError as error:
-        if json_wanted(request):
-            return JSONResponse({"error": error.message}, 400)
         return _site_form(request, principal, None, _form_values(None, fields), error.message)
     if json_wanted(request):
         return JSONResponse(install.site_json(site), 201)
@@ -111,8 +104,6 @@ async def save_site_settings(request: Request) -> Response:
         site = _site_of_form(fields, known.domain)
         await run_in_threadpool(admin.edit, principal.email, site)
     except SiteError as error:
-        if json_wanted(request):
-            return JSONResponse({"error": error.message}, 400)
         values = _form_values(known, fields) | {"domain": known.domain}
         return _site_form(request, principal, known, values, error.message)
     if json_wanted(request):
@@ -132,18 +123,10 @@ async def remove_site(request: Request) -> Response:
     site = await _existing(request)
     fields = await form_fields(request)
     if fields.get("confirm") != site.domain:
-        error = f"type the domain {site.domain} to confirm"
-        if json_wanted(request):
-            return JSONResponse({"error": error}, 400)
         months = dashboards_of(request).settings.retention_months
-        return page(
-            request,
-            "site_remove.html",
-            principal,
-            status=400,
-            site=site,
-            retention_months=months,
-            error=error,
+        error = f"type the domain {site.domain} to confirm"
+        return refused(
+            request, error, "site_remove.html", principal, site=site, retention_months=months
         )
     admin = dashboards_of(request).site_admin()
     erase = fields.get("data") == "erase"

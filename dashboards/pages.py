@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from collector.web.http import root_path
-from dashboards.account_rules import AccountError
+from dashboards.account_rules import AccountError, end_of_day
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.security import wants_json
@@ -32,6 +32,26 @@ def page(
     return templates.TemplateResponse(
         request, template, {"principal": principal, **context}, status_code=status
     )
+
+
+def data_page(
+    request: Request,
+    template: str,
+    principal: Principal | None,
+    data: dict[str, Any],
+    *,
+    error: str | None = None,
+    created: bool = False,
+    **context: Any,
+) -> Response:
+    """A page showing ``data``, or its JSON twin: 201 when it shows what was just created, 400
+    with the error when a form was refused."""
+    if json_wanted(request):
+        if error:
+            return JSONResponse({"error": error}, 400)
+        return JSONResponse(data, 201 if created else 200)
+    status = 400 if error else 200
+    return page(request, template, principal, status, data=data, error=error, **context)
 
 
 def under_root(request: Request, path: str) -> str:
@@ -74,7 +94,7 @@ def last_moment(value: str) -> datetime | None:
         day = date.fromisoformat(value.strip())
     except ValueError:
         raise AccountError(f"not a date (YYYY-MM-DD): {value!r}") from None
-    return datetime.combine(day, time(23, 59, 59), UTC)
+    return end_of_day(day)
 
 
 def listed(fields: dict[str, str], name: str) -> list[str]:

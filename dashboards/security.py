@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
-from collector.web.http import root_path
+from collector.web.http import root_path, route_path
 from dashboards.auth import REFRESHED_COOKIE, is_secure, known_principal
 from dashboards.context import Dashboards
 from dashboards.sessions import PLAIN_COOKIE, PREFIXED_COOKIE, SECURE_COOKIE
@@ -115,12 +115,6 @@ def is_cross_site(scope: Scope) -> bool:
     scheme = "https" if is_secure(scope) else "http"
     own = f"{scheme}://{host.decode('latin-1')}".lower()
     return origin.decode("latin-1").strip().lower() != own
-
-
-def route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def safe_next(value: str | None) -> str | None:

@@ -21,7 +21,7 @@ from dashboards.account_rules import AccountError
 from dashboards.accounts import Throttled
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
-from dashboards.pages import form_fields, json_wanted, last_moment, page, redirect
+from dashboards.pages import data_page, form_fields, json_wanted, last_moment, page, redirect
 from dashboards.periods import FILTERS, QueryError, StatsQuery, parse_query
 from dashboards.security import FRAME_ANCESTORS
 from dashboards.shared_links import SharedLink, SharedLinks
@@ -58,13 +58,9 @@ async def _share_page(
     if created is not None:
         base = install.collector_base(request, dashboards_of(request).settings)
         data["created"] = {**created[0].as_dict(), "url": f"{base}/share/{created[1]}"}
-    if json_wanted(request):
-        if error:
-            return JSONResponse({"error": error}, 400)
-        return JSONResponse(data, 201 if created else 200)
-    return page(
-        request, "share.html", principal, status=400 if error else 200, data=data,
-        filters=FILTERS, error=error,
+    return data_page(
+        request, "share.html", principal, data, error=error, created=created is not None,
+        filters=FILTERS,
     )  # fmt: skip
 
 

@@ -18,7 +18,16 @@ from dashboards.account_rules import ROLES, AccountError
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
 from dashboards.login import signed_in
-from dashboards.pages import form_fields, json_wanted, listed, page, redirect, refused, under_root
+from dashboards.pages import (
+    data_page,
+    form_fields,
+    json_wanted,
+    listed,
+    page,
+    redirect,
+    refused,
+    under_root,
+)
 from dashboards.team import Invited
 
 
@@ -51,20 +60,16 @@ async def _team_page(
             "mailed": invited.mailed,
             "mail_problem": invited.mail_problem,
         }
-    if json_wanted(request):
-        if error:
-            return JSONResponse({"error": error}, 400)
-        return JSONResponse(data, 201 if invited else 200)
-    return page(
+    return data_page(
         request,
         "team.html",
         principal,
-        status=400 if error else 200,
-        data=data,
+        data,
+        error=error,
+        created=invited is not None,
         roles=ROLES,
         sites=[site.domain for site in context.backend.sites.all()],
         mail_configured=mail.configured(context.settings),
-        error=error,
         values=values or {"role": "viewer", "sites": []},
     )
 

@@ -18,19 +18,15 @@ from collector.web.http import root_path
 from dashboards import auth
 from dashboards.api import describe, stats_query
 from dashboards.context import dashboards_of
+from dashboards.pages import json_wanted
 from dashboards.periods import FILTERS, INTERVALS, PERIODS, StatsQuery, named_period
-from dashboards.security import wants_json
 from dashboards.stats import DIMENSIONS, Stats, kpis
 
 KPIS = tuple(kpis({}))
 
 
-def _json_wanted(request: Request) -> bool:
-    return request.query_params.get("format") == "json" or wants_json(request)
-
-
 def _render(request: Request, template: str, data: dict[str, Any], **context: Any) -> Response:
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse(data)
     templates = dashboards_of(request).templates
     return templates.TemplateResponse(request, template, {"data": data, **context})
@@ -135,7 +131,7 @@ async def render_dashboard(
 ) -> Response:
     """The dashboard page of ``query`` at ``view``, or its JSON twin."""
     data = await dashboard_data(stats, query, metric, view)
-    if _json_wanted(request):
+    if json_wanted(request):
         return JSONResponse(data)
     templates = dashboards_of(request).templates
     return templates.TemplateResponse(

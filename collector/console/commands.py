@@ -15,7 +15,6 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
 from typing import TextIO
 
 from collector.ops.geoip_files import GeoDatabaseError
@@ -32,6 +31,7 @@ from dashboards.account_rules import (
     AccountError,
     check_access,
     check_new_password,
+    end_of_day,
     normalize_email,
 )
 from dashboards.accounts import Accounts
@@ -238,11 +238,7 @@ def _keys(arguments: argparse.Namespace, context: Context) -> int:
     with context.store() as store:
         team = Team(Accounts(store, context.settings.secret_key), context.settings)
         if arguments.keys_command == "create":
-            expires = (
-                datetime.combine(arguments.expires, time(23, 59, 59), UTC)
-                if arguments.expires
-                else None
-            )
+            expires = end_of_day(arguments.expires) if arguments.expires else None
             record, key = team.create_key(
                 shell_actor(), arguments.user, arguments.name, arguments.site, expires
             )

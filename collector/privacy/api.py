@@ -254,7 +254,7 @@ def _wants_html(request: Request) -> bool:
 
 
 def _forgotten(request: Request, response: Response) -> Response:
-    for cookie in http.VisitorCookie(request.scope.get("root_path", "")).expired():
+    for cookie in http.VisitorCookie(http.root_path(request.scope)).expired():
         response.headers.append("set-cookie", cookie)
     response.headers[STATE_GONE[0]] = STATE_GONE[1]
     return response

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from collector.web import http
 from collector.web.asgi import ASGIApp, BodyTooLarge, Receive, Scope, Send, answer, read_body
 
 log = logging.getLogger("audience.forward")
@@ -57,7 +58,7 @@ class ToStoreOwner:
         request = self._client.build_request(
             scope["method"],
             httpx.URL(
-                path=_without_root(scope),
+                path=http.without_root(_raw_path(scope), scope),
                 query=scope.get("query_string", b""),
             ),
             headers=headers,
@@ -103,11 +104,11 @@ class ToStoreOwner:
                 return
 
 
-def _without_root(scope: Scope) -> str:
-    """The request's raw path without the root path: the owner's server adds it back."""
-    path: str = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+def _raw_path(scope: Scope) -> str:
+    """The request's path as it came, which the owner's server, given the same root path,
+    reads again under it."""
+    raw: bytes = scope.get("raw_path", scope["path"].encode())
+    return raw.decode("latin-1")
 
 
 class ClientScope:

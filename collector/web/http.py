@@ -138,6 +138,17 @@ def root_path(scope: Scope) -> str:
     return root.rstrip("/")
 
 
+def without_root(path: str, scope: Scope) -> str:
+    """``path`` (the request's, or its raw path) without the prefix the request came under."""
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path as the app's routes see it: under its root path."""
+    return without_root(scope["path"], scope)
+
+
 class VisitorCookie:
     """The visitor-state cookie of a collector served at ``root`` ("" or a path such as
     ``/stats``): sent back only to the collector's paths. At the root over https it is

@@ -62,10 +62,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
     def headers_for(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
+        path = http.route_path(scope)
         policy = b"cross-origin" if path.startswith(SNIPPET_PREFIX) else b"same-origin"
         headers = [*DEFAULTS, (b"cross-origin-resource-policy", policy)]
         if http.request_facts(scope, self.trusted_proxies).secure:
