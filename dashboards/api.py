@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from collector.web.csvcells import safe_cell
 from dashboards import auth
+from dashboards.account_rules import AccountError
 from dashboards.context import dashboards_of
 from dashboards.periods import QueryError, StatsQuery, parse_query
 from dashboards.stats import DIMENSIONS, Stats
@@ -90,6 +91,59 @@ async def realtime(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(stats.realtime, query.site))
 
 
+async def goals(request: Request) -> Response:
+    """The site's goals with their figures; ``format=csv`` as a table."""
+    query, rows = await _goal_rows(request)
+    if request.query_params.get("format") == "csv":
+        return goals_csv(query, rows)
+    return JSONResponse({**describe(query), "goals": rows})
+
+
+async def export_goals(request: Request) -> Response:
+    return goals_csv(*await _goal_rows(request))
+
+
+async def _goal_rows(request: Request) -> tuple[StatsQuery, list[dict[str, Any]]]:
+    _, query = await stats_query(request)
+    context = dashboards_of(request)
+    defined = await run_in_threadpool(context.goals().goals_of, query.site)
+    return query, await run_in_threadpool(context.conversions().goals, query, defined)
+
+
+async def funnels(request: Request) -> Response:
+    """Every funnel of the site with its steps' figures."""
+    _, query = await stats_query(request)
+    context = dashboards_of(request)
+    defined = await run_in_threadpool(context.goals().funnels_of, query.site)
+    conversions = context.conversions()
+    found = [await run_in_threadpool(conversions.funnel, query, funnel) for funnel in defined]
+    return JSONResponse({**describe(query), "funnels": found})
+
+
+async def funnel(request: Request) -> Response:
+    """One funnel's steps; ``format=csv`` as a table."""
+    query, found = await _funnel_steps(request)
+    if request.query_params.get("format") == "csv":
+        return funnel_csv(query, found)
+    return JSONResponse({**describe(query), "funnel": found})
+
+
+async def export_funnel(request: Request) -> Response:
+    return funnel_csv(*await _funnel_steps(request))
+
+
+async def _funnel_steps(request: Request) -> tuple[StatsQuery, dict[str, Any]]:
+    _, query = await stats_query(request)
+    context = dashboards_of(request)
+    try:
+        defined = await run_in_threadpool(
+            context.goals().funnel, query.site, request.path_params["funnel"]
+        )
+    except AccountError as error:
+        raise HTTPException(404, error.message) from None
+    return query, await run_in_threadpool(context.conversions().funnel, query, defined)
+
+
 async def export_csv(request: Request) -> Response:
     stats, query = await stats_query(request)
     dimension = dimension_of(request)
@@ -100,12 +154,35 @@ async def export_csv(request: Request) -> Response:
 def csv_response(query: StatsQuery, dimension: str, rows: list[dict[str, Any]]) -> Response:
     spec = DIMENSIONS[dimension]
     columns = ["label", *spec.columns]
+    header = [dimension if column == "label" else column for column in columns]
+    return _csv(query, dimension, header, [[row.get(c) for c in columns] for row in rows])
+
+
+def goals_csv(query: StatsQuery, rows: list[dict[str, Any]]) -> Response:
+    """The goals as a table; a blank cell is a number of fewer visitors than the small-cell
+    threshold."""
+    header = ["goal", "pattern", "visitors", "conversions", "conversion_rate"]
+    table = [
+        [row["name"], row["pattern"], *(row["current"][name] for name in header[2:])]
+        for row in rows
+    ]
+    return _csv(query, "goals", header, table)
+
+
+def funnel_csv(query: StatsQuery, found: dict[str, Any]) -> Response:
+    header = ["step", "pattern", "visitors", "from_previous", "from_first", "drop_off",
+              "median_seconds"]  # fmt: skip
+    table = [[step[name] for name in header] for step in found["steps"]]
+    return _csv(query, f"funnel-{found['id']}", header, table)
+
+
+def _csv(query: StatsQuery, name: str, header: list[str], table: list[list[Any]]) -> Response:
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow([dimension if column == "label" else column for column in columns])
-    for row in rows:
-        writer.writerow([safe_cell(row.get(column)) for column in columns])
-    name = f"{query.site}-{dimension}-{query.period.first}-{query.period.last}.csv"
+    writer.writerow(header)
+    for row in table:
+        writer.writerow([safe_cell(cell) for cell in row])
+    name = f"{query.site}-{name}-{query.period.first}-{query.period.last}.csv"
     return Response(
         text.getvalue(),
         media_type="text/csv; charset=utf-8",

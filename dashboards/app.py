@@ -16,7 +16,16 @@ from starlette.staticfiles import StaticFiles
 from collector.settings import Settings
 from collector.storage.sites import SiteRegistry
 from collector.storage.store import Store
-from dashboards import account_views, admin_views, login, security, share_views, team_views
+from dashboards import (
+    account_views,
+    admin_views,
+    api,
+    goal_views,
+    login,
+    security,
+    share_views,
+    team_views,
+)
 from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
 from dashboards.context import Dashboards
 from dashboards.views import dashboard, sites
@@ -77,11 +86,25 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             Route("/sites/{site}/install", admin_views.install_page),
             Route("/api/sites/{site}/install-status", admin_views.install_status),
             Route("/sites/{site}", dashboard),
+            Route("/sites/{site}/goals", goal_views.goals_page),
+            Route("/sites/{site}/goals", goal_views.add_goal, methods=["POST"]),
+            Route("/sites/{site}/goals/{goal}/remove", goal_views.remove_goal, methods=["POST"]),
+            Route("/sites/{site}/funnels", goal_views.add_funnel, methods=["POST"]),
+            Route(
+                "/sites/{site}/funnels/{funnel}/remove",
+                goal_views.remove_funnel,
+                methods=["POST"],
+            ),
+            Route("/sites/{site}/export/goals.csv", api.export_goals),
+            Route("/sites/{site}/export/funnels/{funnel}.csv", api.export_funnel),
             Route("/sites/{site}/export/{dimension}.csv", export_csv),
             Route("/api/stats/{site}/summary", summary),
             Route("/api/stats/{site}/breakdown/{dimension}", breakdown),
             Route("/api/stats/{site}/timeseries", timeseries),
             Route("/api/stats/{site}/realtime", realtime),
+            Route("/api/stats/{site}/goals", api.goals),
+            Route("/api/stats/{site}/funnels", api.funnels),
+            Route("/api/stats/{site}/funnels/{funnel}", api.funnel),
             Mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static"),
         ],
         middleware=[Middleware(security.SecurityMiddleware)],

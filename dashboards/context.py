@@ -19,6 +19,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts
     from dashboards.app import Backend
+    from dashboards.conversions import Conversions
+    from dashboards.goals import Goals
     from dashboards.shared_links import SharedLinks
     from dashboards.site_admin import SiteAdmin
     from dashboards.stats import Stats
@@ -57,6 +59,18 @@ class Dashboards:
 
         store = self.store()
         return self._one_per("stats", store, lambda: Stats(store, self.settings.min_cell))
+
+    def goals(self) -> Goals:
+        from dashboards.goals import Goals
+
+        store = self.store()
+        return self._one_per("goals", store, lambda: Goals(store))
+
+    def conversions(self) -> Conversions:
+        from dashboards.conversions import Conversions
+
+        stats = self.stats()
+        return self._one_per("conversions", stats, lambda: Conversions(stats))
 
     def accounts(self) -> Accounts:
         from dashboards.accounts import Accounts

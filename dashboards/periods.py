@@ -12,8 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector import AudienceError
+from dashboards.path_patterns import PatternError, checked_pattern
 
-FILTERS = ("page", "city", "country", "operator", "browser", "browser_version", "os", "device")
+EVENT_FILTERS = (
+    "page", "city", "country", "operator", "browser", "browser_version", "os", "device"
+)  # fmt: skip
+# goal: a path pattern (dashboards/path_patterns.py); keeps the visits with a pageview it names.
+FILTERS = (*EVENT_FILTERS, "goal")
 INTERVALS = ("hour", "day", "week", "month")
 PERIODS = {
     "today": "Today",
@@ -182,6 +187,11 @@ def parse_filters(params: Mapping[str, str]) -> dict[str, str]:
             continue
         if len(value) > MAX_FILTER_LENGTH or "\x00" in value:
             raise QueryError(f"{name}: the filter value is too long or not text")
+        if name == "goal":
+            try:
+                value = checked_pattern(value)
+            except PatternError as error:
+                raise QueryError(f"goal: {error}") from None
         filters[name] = value
     return filters
 

@@ -19,7 +19,8 @@ from typing import Any
 from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
 from collector.storage.sql import load
 from collector.storage.store import Query, Store
-from dashboards.periods import FILTERS, Period, StatsQuery
+from dashboards.path_patterns import pattern_regex
+from dashboards.periods import EVENT_FILTERS, Period, StatsQuery
 
 OTHER = "Other"
 UNKNOWN = "(unknown)"
@@ -119,7 +120,7 @@ class Stats:
         self.rollups = rollups
         self.closed_visits = ClosedVisits(store)
 
-    def _parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
+    def parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
         period = period or query.period
         rollups = self._from_rollups(query, period)
         # Read for each call: a mark of late or erased events must be seen as soon as it is made.
@@ -131,27 +132,29 @@ class Stats:
         day_start = _day_after(period.start)
         parameters: dict[str, Any] = {
             "site": query.site,
-            "start": _naive(period.start),
-            "end": _naive(period.end),
-            "day_start": _naive(day_start),
-            "day_end": _naive(period.end.astimezone(UTC).replace(hour=0, minute=0, second=0)),
-            "wide_start": _naive(period.start - 2 * VISIT_SPAN),
-            "wide_end": _naive(period.end + VISIT_SPAN),
-            "rolled_to": _naive(rolled_to),
+            "start": naive_utc(period.start),
+            "end": naive_utc(period.end),
+            "day_start": naive_utc(day_start),
+            "day_end": naive_utc(period.end.astimezone(UTC).replace(hour=0, minute=0, second=0)),
+            "wide_start": naive_utc(period.start - 2 * VISIT_SPAN),
+            "wide_end": naive_utc(period.end + VISIT_SPAN),
+            "rolled_to": naive_utc(rolled_to),
             # The whole UTC days of the rolled-up part: read from the daily rollups.
-            "rolled_days_to": _naive(max(day_start, _floor_day(rolled_to))),
-            "visits_from": _naive(rolled_to),
-            "rows_from": _naive(rows_from),
-            "rows_to": _naive(rows_to),
-            "listed_from": _naive(through - VISIT_SPAN if watermark.through else through),
-            "listed_to": _naive(through),
+            "rolled_days_to": naive_utc(max(day_start, _floor_day(rolled_to))),
+            "visits_from": naive_utc(rolled_to),
+            "rows_from": naive_utc(rows_from),
+            "rows_to": naive_utc(rows_to),
+            "listed_from": naive_utc(through - VISIT_SPAN if watermark.through else through),
+            "listed_to": naive_utc(through),
             "visit_dimensions": [""],
             "filtered": int(bool(query.filters)),
+            "event_filtered": int(any(name in query.filters for name in EVENT_FILTERS)),
+            "goal": pattern_regex(query.filters["goal"]) if "goal" in query.filters else "",
             "min_cell": self.min_cell,
             "tz": period.timezone,
             "interval": query.interval,
         }
-        for name in FILTERS:
+        for name in EVENT_FILTERS:
             parameters[name] = query.filters.get(name, "")
         return parameters
 
@@ -177,12 +180,12 @@ class Stats:
 
     def _totals_query(self, query: StatsQuery, period: Period) -> Query:
         name = "summary_rollup" if self._from_rollups(query, period) else "summary_events"
-        return query_text(name), self._parameters(query, period)
+        return query_text(name), self.parameters(query, period)
 
     def timeseries(self, query: StatsQuery, period: Period | None = None) -> list[dict[str, Any]]:
         period = period or query.period
         name = "timeseries_rollup" if self._from_rollups(query, period) else "timeseries_events"
-        parameters = self._parameters(query, period)
+        parameters = self.parameters(query, period)
         # The visits by the hour they started in: the buckets are days of the site's time zone.
         parameters["rolled_days_to"] = parameters["day_start"]
         found = {row["bucket"]: row for row in self.store.read(query_text(name), parameters)}
@@ -217,7 +220,7 @@ class Stats:
 
     def _breakdown_queries(self, query: StatsQuery, specs: list[Dimension]) -> list[Query]:
         """The queries (SQL, parameters) answering the breakdowns of ``specs``."""
-        parameters = self._parameters(query)
+        parameters = self.parameters(query)
         queries = []
         for spec in [spec for spec in specs if spec.source == "frequency"]:
             queries.append((query_text("frequency"), parameters | {"breakdown": spec.name}))
@@ -267,7 +270,7 @@ class Stats:
 
     def realtime(self, site: str, now: datetime | None = None) -> dict[str, int]:
         since = (now or datetime.now(UTC)) - timedelta(minutes=REALTIME_MINUTES)
-        rows = self.store.read(query_text("realtime"), {"site": site, "since": _naive(since)})
+        rows = self.store.read(query_text("realtime"), {"site": site, "since": naive_utc(since)})
         return {"visitors": int(rows[0]["visitors"]) if rows else 0, "minutes": REALTIME_MINUTES}
 
 
@@ -294,7 +297,7 @@ def _floor_day(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _naive(moment: datetime) -> datetime:
+def naive_utc(moment: datetime) -> datetime:
     """A UTC instant as the driver binds DateTime('UTC') parameters."""
     return moment.astimezone(UTC).replace(tzinfo=None)
 

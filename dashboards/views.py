@@ -18,6 +18,8 @@ from collector.web.http import root_path
 from dashboards import auth
 from dashboards.api import describe, stats_query
 from dashboards.context import dashboards_of
+from dashboards.conversions import Conversions
+from dashboards.goals import Goals
 from dashboards.pages import json_wanted
 from dashboards.periods import FILTERS, INTERVALS, PERIODS, StatsQuery, named_period
 from dashboards.stats import DIMENSIONS, Stats, kpis
@@ -71,14 +73,30 @@ async def dashboard_data(
     ``view``. Its reads are independent: they run at once, each on a client for reads of the
     store."""
     previous = query.period.previous()
-    summary, current_series, previous_series, found, realtime = await asyncio.gather(
+    (
+        summary,
+        current_series,
+        previous_series,
+        found,
+        realtime,
+        (goals, funnels),
+    ) = await asyncio.gather(
         run_in_threadpool(stats.summary, query),
         run_in_threadpool(stats.timeseries, query),
         run_in_threadpool(stats.timeseries, query, previous),
         run_in_threadpool(stats.breakdowns, query, list(DIMENSIONS), 50),
         run_in_threadpool(stats.realtime, query.site),
+        _conversions(stats, query),
     )
     base = _params(query, metric)
+    for goal in goals:
+        goal["filter_url"] = (
+            None if "goal" in view.locked else _url(view.page, {**base, "goal": goal["pattern"]})
+        )
+    for funnel in funnels:
+        funnel["csv"] = (
+            _url(view.page, base, f"/export/funnels/{funnel['id']}.csv") if view.exports else None
+        )
     breakdowns = {}
     for name, rows in found.items():
         spec = DIMENSIONS[name]
@@ -108,8 +126,26 @@ async def dashboard_data(
             "previous": previous_series,
         },
         "breakdowns": breakdowns,
+        "goals": goals,
+        "goals_csv": _url(view.page, base, "/export/goals.csv") if view.exports else None,
+        "funnels": funnels,
         "realtime": realtime,
     }
+
+
+async def _conversions(
+    stats: Stats, query: StatsQuery
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The site's goals and funnels with their figures; the funnels' reads run at once."""
+    definitions = Goals(stats.store)
+    conversions = Conversions(stats)
+    goals = await run_in_threadpool(definitions.goals_of, query.site)
+    funnels = await run_in_threadpool(definitions.funnels_of, query.site)
+    found = await asyncio.gather(
+        run_in_threadpool(conversions.goals, query, goals),
+        *(run_in_threadpool(conversions.funnel, query, funnel) for funnel in funnels),
+    )
+    return found[0], list(found[1:])
 
 
 async def dashboard(request: Request) -> Response:
@@ -118,7 +154,10 @@ async def dashboard(request: Request) -> Response:
     metric = request.query_params.get("metric", "visitors")
     metric = metric if metric in KPIS else "visitors"
     view = View(f"{root_path(request.scope)}/sites/{query.site}")
-    return await render_dashboard(request, stats, query, metric, view, principal=principal)
+    manage = f"{view.page}/goals" if principal.role == "admin" else None
+    return await render_dashboard(
+        request, stats, query, metric, view, principal=principal, manage_goals=manage
+    )
 
 
 async def render_dashboard(

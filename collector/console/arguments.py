@@ -10,6 +10,7 @@ import argparse
 from datetime import date
 
 from collector.console import commands
+from collector.console import goals as goals_cli
 from collector.console.commands import ERRORS, STORE_COMMANDS, Context
 from collector.ops import geoip_update
 from collector.privacy import cli as privacy_cli
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop the data past AUDIENCE_RETENTION_MONTHS now and purge erased rows "
         "(serve does it daily)",
     )
+    goals_cli.add_parsers(commands)
     privacy_cli.add_parser(commands)
     geoip_update.add_parser(commands)
     return parser

@@ -1,11 +1,11 @@
 """The administrative commands of ``audience``, run where the store is.
 
-``audience sites|users|keys|privacy|retention|migrate`` are carried out here, by the CLI in its own
-process, or, when a running ``audience serve`` holds the embedded store (which one process at a
-time may open), by that server on its admin socket (``collector.console.admin``): the same code,
-the same output and exit codes. A command gets a ``Context``: where to write, how to reach the
-store (open it, or borrow the server's), the server's writer for erasures, and what to tell the
-server when the sites change.
+``audience sites|users|keys|goals|funnels|privacy|retention|migrate`` are carried out here, by the
+CLI in its own process, or, when a running ``audience serve`` holds the embedded store (which one
+process at a time may open), by that server on its admin socket (``collector.console.admin``): the
+same code, the same output and exit codes. A command gets a ``Context``: where to write, how to
+reach the store (open it, or borrow the server's), the server's writer for erasures, and what to
+tell the server when the sites change.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
+from collector.console import goals as goals_cli
 from collector.ops.geoip_files import GeoDatabaseError
 from collector.privacy import cli as privacy_cli
 from collector.settings import Settings, SettingsError
@@ -45,7 +46,9 @@ ERRORS = (
     SettingsError, GeoDatabaseError, StoreError, SiteError, AccountError, ClusterError, MailError,
 )  # fmt: skip
 # The commands that use the store, and so may be carried out by a running server.
-STORE_COMMANDS = frozenset({"sites", "users", "keys", "privacy", "retention", "migrate"})
+STORE_COMMANDS = frozenset(
+    {"sites", "users", "keys", "goals", "funnels", "privacy", "retention", "migrate"}
+)
 
 StoreAccess = Callable[[], AbstractContextManager[Store]]
 
@@ -95,6 +98,9 @@ def run(arguments: argparse.Namespace, context: Context) -> int:
         return _keys(arguments, context)
     if command == "retention":
         return _retention(context)
+    if command in ("goals", "funnels"):
+        with context.store() as store:
+            return goals_cli.run(arguments, store, context.out)
     if command == "privacy":
         with context.store() as store:
             return privacy_cli.run(

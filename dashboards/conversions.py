@@ -1,0 +1,139 @@
+"""The numbers of a site's goals and funnels for a period and filters (README: "Goals and funnels").
+
+Goals: a goal's converting visitors are the distinct visitors with a pageview of a page it names
+in the period; its conversions, the distinct visits with one; its conversion rate, converting
+visitors ÷ the period's visitors (both among the visits kept by the filters).
+
+Funnels: per step, the visitors who reached it (through every step before it, in order, within one
+visit or within 7 days of the first step, which falls in the period), the conversion from the
+previous step and from the first, the drop-off from the previous step, and the median time from
+the previous step (dashboards/queries/funnel_steps.sql says which chain is timed).
+
+Both read ``audience.events`` (no rollup holds paths by visit); a number of fewer than
+AUDIENCE_MIN_CELL visitors is blank (None), with what is computed from it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from collector.storage.closed_visits import VISIT_SPAN
+from dashboards.goals import Funnel, Goal
+from dashboards.path_patterns import pattern_regex
+from dashboards.periods import Period, StatsQuery
+from dashboards.stats import Stats, naive_utc, query_text
+
+FUNNEL_WINDOW = timedelta(days=7)
+
+
+class Conversions:
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def goals(self, query: StatsQuery, goals: list[Goal]) -> list[dict[str, Any]]:
+        """Each goal's figures in the period and in the one before, and the change."""
+        if not goals:
+            return []
+        previous_period = query.period.previous()
+        current, previous = (
+            self._goal_figures(rows, goals)
+            for rows in self.stats.store.read_many(
+                [
+                    self._goals_query(query, period, goals)
+                    for period in (query.period, previous_period)
+                ]
+            )
+        )
+        return [
+            {
+                **goal.as_dict(),
+                "current": now,
+                "previous": before,
+                "change": {name: _change(value, before[name]) for name, value in now.items()},
+                "previous_period": {
+                    "from": previous_period.first.isoformat(),
+                    "to": previous_period.last.isoformat(),
+                },
+                "filter": goal.pattern,
+            }
+            for goal, now, before in zip(goals, current, previous, strict=True)
+        ]
+
+    def _goals_query(
+        self, query: StatsQuery, period: Period, goals: list[Goal]
+    ) -> tuple[str, dict[str, Any]]:
+        parameters = self.stats.parameters(query, period)
+        parameters["patterns"] = [pattern_regex(goal.pattern) for goal in goals]
+        return query_text("goal_conversions"), parameters
+
+    def _goal_figures(
+        self, rows: list[dict[str, Any]], goals: list[Goal]
+    ) -> list[dict[str, int | float | None]]:
+        found = {int(row["goal"]): row for row in rows}
+        visitors = int(found[0]["visitors"]) if 0 in found else 0
+        figures: list[dict[str, int | float | None]] = []
+        for index in range(1, len(goals) + 1):
+            row = found.get(index, {})
+            converting = int(row.get("visitors") or 0)
+            if 0 < converting < self.stats.min_cell:
+                figures.append({"visitors": None, "conversions": None, "conversion_rate": None})
+                continue
+            figures.append({
+                "visitors": converting,
+                "conversions": int(row.get("conversions") or 0),
+                "conversion_rate": round(converting / visitors, 4) if visitors else 0.0,
+            })  # fmt: skip
+        return figures
+
+    def funnel(self, query: StatsQuery, funnel: Funnel) -> dict[str, Any]:
+        """The funnel's steps in the period: visitors, conversions, drop-off, median time."""
+        period = query.period
+        reach = VISIT_SPAN if funnel.within == "visit" else FUNNEL_WINDOW
+        parameters = self.stats.parameters(query, period)
+        parameters |= {
+            "steps": [pattern_regex(step) for step in funnel.steps],
+            "by_visit": int(funnel.within == "visit"),
+            "window": int(FUNNEL_WINDOW.total_seconds()),
+            "reach_end": naive_utc(period.end + reach),
+            "wide_end": naive_utc(period.end + reach),
+        }
+        rows = self.stats.store.read(query_text("funnel_steps"), parameters)
+        found = {int(row["step"]): row for row in rows}
+        return {**funnel.as_dict(), "steps": self._steps(funnel, found)}
+
+    def _steps(self, funnel: Funnel, found: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+        reached = [
+            int(found.get(k, {}).get("visitors") or 0) for k in range(1, len(funnel.steps) + 1)
+        ]
+        shown = [None if 0 < count < self.stats.min_cell else count for count in reached]
+        steps = []
+        for index, pattern in enumerate(funnel.steps):
+            visitors, previous = shown[index], shown[index - 1] if index else None
+            first = shown[0]
+            median = found.get(index + 1, {}).get("median_seconds")
+            steps.append({
+                "step": index + 1,
+                "pattern": pattern,
+                "visitors": visitors,
+                "from_previous": _share(visitors, previous) if index else None,
+                "from_first": _share(visitors, first),
+                "drop_off": (previous - visitors
+                             if index and visitors is not None and previous is not None else None),
+                "median_seconds": (round(float(median or 0))
+                                   if index and visitors and median == median else None),
+            })  # fmt: skip
+        return steps
+
+
+def _change(now: int | float | None, before: int | float | None) -> float | None:
+    """Relative change (0.12 = +12 %); None when either is blank or the previous is zero."""
+    if now is None or not before:
+        return None
+    return round((now - before) / before, 4)
+
+
+def _share(part: int | None, whole: int | None) -> float | None:
+    if part is None or whole is None:
+        return None
+    return round(part / whole, 4) if whole else 0.0
