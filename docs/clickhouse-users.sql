@@ -61,6 +61,8 @@ GRANT SELECT, INSERT ON audience.api_key_uses TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.invitations TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.recovery_codes TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.shared_links TO audience_dashboards;
+-- Annotations of the dashboards' time series (dashboards/annotations.py).
+GRANT SELECT, INSERT ON audience.annotations TO audience_dashboards;
 
 -- Visitor rights and retention, run by the process that owns the store (the visitor's access,
 -- export and erasure; the daily retention job): a visitor's events and visits are read and

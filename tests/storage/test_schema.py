@@ -208,6 +208,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "015_admin_audit.sql",
         "016_team.sql",
         "017_shared_links.sql",
+        "019_annotations.sql",
         "retention.sql (25 months)",
     ]
 
