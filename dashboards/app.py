@@ -19,6 +19,7 @@ from collector.storage.store import Store
 from dashboards import (
     account_views,
     admin_views,
+    annotation_views,
     api,
     goal_views,
     login,
@@ -105,6 +106,13 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             Route("/api/stats/{site}/goals", api.goals),
             Route("/api/stats/{site}/funnels", api.funnels),
             Route("/api/stats/{site}/funnels/{funnel}", api.funnel),
+            Route("/sites/{site}/annotations", annotation_views.add, methods=["POST"]),
+            Route(
+                "/sites/{site}/annotations/{annotation}/remove",
+                annotation_views.remove,
+                methods=["POST"],
+            ),
+            Route("/api/stats/{site}/annotations", annotation_views.listed),
             Mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static"),
         ],
         middleware=[Middleware(security.SecurityMiddleware)],

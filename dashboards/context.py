@@ -18,6 +18,7 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from dashboards.accounts import Accounts
+    from dashboards.annotations import Annotations
     from dashboards.app import Backend
     from dashboards.conversions import Conversions
     from dashboards.goals import Goals
@@ -99,6 +100,12 @@ class Dashboards:
             self._cache[f"{name}.owner"] = owner
         made: T = self._cache[name]
         return made
+
+    def annotations(self) -> Annotations:
+        from dashboards.annotations import Annotations
+
+        store = self.store()
+        return self._one_per("annotations", store, lambda: Annotations(store))
 
     def site_admin(self) -> SiteAdmin:
         from dashboards.site_admin import SiteAdmin

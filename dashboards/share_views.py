@@ -144,6 +144,7 @@ async def shared(request: Request) -> Response:
         f"{root_path(request.scope)}/share/{request.path_params['token']}",
         locked=frozenset(link.filters),
         exports=False,
+        team_notes=False,
     )
     response = await render_dashboard(
         request, context.stats(), query, metric, view, shared=link.as_dict()

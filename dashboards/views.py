@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 
 from collector.web.http import root_path
 from dashboards import auth
+from dashboards.annotation_views import form_context
+from dashboards.annotations import Annotations, shown
 from dashboards.api import describe, stats_query
 from dashboards.context import dashboards_of
 from dashboards.conversions import Conversions
@@ -59,19 +61,25 @@ async def sites(request: Request) -> Response:
 @dataclass(frozen=True)
 class View:
     """Where a dashboard is shown: its page (``/stats/sites/example.com``, or a shared link's),
-    the filters its viewer cannot remove, and whether its tables link to their CSV."""
+    the filters its viewer cannot remove, whether its tables link to their CSV, and whether it
+    shows every annotation with its author (the team's) or only those marked for shared links."""
 
     page: str
     locked: frozenset[str] = frozenset()
     exports: bool = True
+    team_notes: bool = True
 
 
 async def dashboard_data(
-    stats: Stats, query: StatsQuery, metric: str, view: View
+    stats: Stats,
+    query: StatsQuery,
+    metric: str,
+    view: View,
+    annotations: Annotations | None = None,
 ) -> dict[str, Any]:
     """Everything the dashboard page shows, in one dict (the page's JSON twin), its links to
     ``view``. Its reads are independent: they run at once, each on a client for reads of the
-    store."""
+    store. The annotations of the period come from ``annotations`` (none without it)."""
     previous = query.period.previous()
     (
         summary,
@@ -130,6 +138,11 @@ async def dashboard_data(
         "goals_csv": _url(view.page, base, "/export/goals.csv") if view.exports else None,
         "funnels": funnels,
         "realtime": realtime,
+        "annotations": (
+            await run_in_threadpool(shown, annotations, query, team=view.team_notes)
+            if annotations is not None
+            else []
+        ),
     }
 
 
@@ -155,8 +168,17 @@ async def dashboard(request: Request) -> Response:
     metric = metric if metric in KPIS else "visitors"
     view = View(f"{root_path(request.scope)}/sites/{query.site}")
     manage = f"{view.page}/goals" if principal.role == "admin" else None
+    # Members signed in add notes on the chart; an API key reads them only.
+    annotate = None if "authorization" in request.headers else form_context(request, query)
     return await render_dashboard(
-        request, stats, query, metric, view, principal=principal, manage_goals=manage
+        request,
+        stats,
+        query,
+        metric,
+        view,
+        principal=principal,
+        manage_goals=manage,
+        annotate=annotate,
     )
 
 
@@ -169,7 +191,7 @@ async def render_dashboard(
     **context: Any,
 ) -> Response:
     """The dashboard page of ``query`` at ``view``, or its JSON twin."""
-    data = await dashboard_data(stats, query, metric, view)
+    data = await dashboard_data(stats, query, metric, view, dashboards_of(request).annotations())
     if json_wanted(request):
         return JSONResponse(data)
     templates = dashboards_of(request).templates

@@ -113,12 +113,116 @@
     });
   }
 
+  /* ---- Annotations: a marker at the bucket of each note (data.annotations), drawn on the
+     chart as a dashed line and placed over it as a button, findable by its data-annotation day;
+     a click on the chart proposes its bucket's day to the form for a new note ---- */
+
+  var ANNOTATION_COLOR = "#b45309"; // 5:1 on white
+  var period = data.period || {};
+
+  function annotationGroups() {
+    var at = {};
+    series.current.forEach(function (point, index) {
+      at[String(point.bucket)] = index;
+    });
+    var groups = [];
+    var byIndex = {};
+    (data.annotations || []).forEach(function (note) {
+      var index = at[String(note.bucket)];
+      if (index === undefined) return;
+      if (!byIndex[index]) {
+        byIndex[index] = { index: index, notes: [] };
+        groups.push(byIndex[index]);
+      }
+      byIndex[index].notes.push(note);
+    });
+    return groups;
+  }
+
+  var annotationGroupsFound = annotationGroups();
+
+  function showNote(note) {
+    var item = note.id
+      ? document.getElementById("annotation-" + note.id)
+      : document.querySelector('.annotation-list li[data-annotation="' + note.day + '"]');
+    if (!item) return;
+    item.scrollIntoView({ block: "nearest", behavior: reducedMotion ? "auto" : "smooth" });
+    item.focus({ preventScroll: true });
+  }
+
+  function placeMarkers(chart) {
+    var box = chart.canvas.parentElement;
+    var layer = box.querySelector(".annotation-markers");
+    if (!layer) {
+      layer = document.createElement("div");
+      layer.className = "annotation-markers";
+      annotationGroupsFound.forEach(function (group) {
+        var first = group.notes[0];
+        var marker = document.createElement("button");
+        marker.type = "button";
+        marker.className = "annotation-marker";
+        marker.dataset.annotation = first.day;
+        marker.dataset.bucket = first.bucket;
+        var words = group.notes.map(function (note) {
+          return bucketLabel(note.day, "day", true) + ": " + note.text;
+        });
+        marker.title = words.join("\n");
+        marker.setAttribute("aria-label", "Note" + (words.length > 1 ? "s" : "") + " of " + words.join("; "));
+        marker.addEventListener("click", function () {
+          showNote(first);
+        });
+        layer.appendChild(marker);
+      });
+      box.appendChild(layer);
+    }
+    var area = chart.chartArea;
+    var markers = layer.querySelectorAll(".annotation-marker");
+    annotationGroupsFound.forEach(function (group, i) {
+      markers[i].style.left = chart.scales.x.getPixelForValue(group.index) + "px";
+      markers[i].style.top = area.bottom + "px";
+    });
+  }
+
+  var annotationPlugin = {
+    id: "annotations",
+    afterDatasetsDraw: function (chart) {
+      if (!annotationGroupsFound.length) return;
+      var area = chart.chartArea;
+      var context = chart.ctx;
+      context.save();
+      context.strokeStyle = ANNOTATION_COLOR;
+      context.lineWidth = 1;
+      context.setLineDash([3, 3]);
+      annotationGroupsFound.forEach(function (group) {
+        var x = Math.round(chart.scales.x.getPixelForValue(group.index)) + 0.5;
+        context.beginPath();
+        context.moveTo(x, area.top);
+        context.lineTo(x, area.bottom);
+        context.stroke();
+      });
+      context.restore();
+      placeMarkers(chart);
+    },
+  };
+
+  function proposeDay(chart, event) {
+    var form = document.getElementById("annotation-form");
+    var index = chart.scales.x.getValueForPixel(event.x);
+    var point = series.current[Math.round(index)];
+    if (!form || !point) return;
+    var day = String(point.bucket).slice(0, 10);
+    if (period.from && day < period.from) day = period.from;
+    if (period.to && day > period.to) day = period.to;
+    form.elements.day.value = day;
+  }
+
   function drawChart() {
     var canvas = document.getElementById("timeseries");
     if (!canvas || typeof window.Chart !== "function") return;
     var previousLabel = "Previous period";
     chart = new window.Chart(canvas, {
       type: "line",
+      plugins: [annotationPlugin],
       data: {
         labels: xLabels(),
         datasets: [
@@ -152,6 +256,9 @@
         maintainAspectRatio: false,
         animation: reducedMotion ? false : { duration: 300 },
         interaction: { mode: "index", intersect: false },
+        onClick: function (event, elements, chart) {
+          proposeDay(chart, event);
+        },
         plugins: {
           legend: { display: false },
           tooltip: {
