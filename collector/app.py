@@ -11,7 +11,8 @@
 
 The store's background work (writer, retention, sites and metrics snapshots) is one object,
 ``collector.storage.keeper.StoreKeeper``, which the app runs for ``all`` and the store owner
-runs in the parent of workers: the same code in either place.
+runs in the parent of workers: the same code in either place. The email reports
+(``dashboards.report_delivery``) are a job added here to its scheduler, in both places.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from collector.web.security import SecurityHeaders, security_txt
 from collector.web.sockets import owner_socket
 from collector.web.visitor import StateSigner
 from dashboards.app import create_dashboards
+from dashboards.report_delivery import ReportDelivery
 
 log = logging.getLogger("audience.app")
 
@@ -217,6 +219,7 @@ async def _start(runtime: Runtime) -> None:
         keeper = StoreKeeper(
             runtime.store, settings, runtime.metrics, runtime.sites, runtime.erased
         )
+        schedule_reports(keeper, settings)
         await loop.run_in_executor(None, keeper.start)
         runtime.keeper = keeper
         await _serve_admin(runtime)
@@ -240,6 +243,13 @@ async def _start(runtime: Runtime) -> None:
         runtime.tasks.append(loop.create_task(_publish_metrics(runtime, runtime.shared_metrics)))
     if warming is not None:
         await warming
+
+
+def schedule_reports(keeper: StoreKeeper, settings: Settings) -> None:
+    """The email reports due are sent by the process that runs the store's background work
+    (this one, or the parent of workers): one process, so a period is never sent twice at once."""
+    delivery = ReportDelivery(keeper.store, settings)
+    keeper.scheduler.every(settings.reports_check_seconds, delivery.run, name="reports", long=True)
 
 
 async def _serve_admin(runtime: Runtime) -> None:

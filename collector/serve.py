@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from collector.app import CollectorApp, create_app
+from collector.app import CollectorApp, create_app, schedule_reports
 from collector.ingest.geo import GeoLocator
 from collector.ops import logs
 from collector.ops.metrics import (
@@ -125,6 +125,7 @@ class StoreOwner:
             ErasedVisitors(settings.data_dir / ERASED_SNAPSHOT),
             SharedMetrics(snapshot_directory(settings.data_dir), OWNER_SNAPSHOT),
         )
+        schedule_reports(self.keeper, settings)
         self.web: uvicorn.Server | None = None
         if is_embedded(settings.clickhouse_url):
             self.web = _owner_server(settings, self.keeper, log_config)

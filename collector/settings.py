@@ -72,6 +72,9 @@ class Settings:
     mail_from: str | None = None
     # the origins that may show a shared link without a password in a frame ('none': none)
     share_frame_ancestors: tuple[str, ...] = ()
+    # where browsers reach the dashboards (with the path prefix): the link in email reports
+    public_url: str | None = None
+    reports_check_seconds: float = 60.0  # how often the email reports due are looked for
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +107,8 @@ class Settings:
             smtp_url=env.smtp_url("SMTP_URL"),
             mail_from=env.mailbox("MAIL_FROM"),
             share_frame_ancestors=env.origins("SHARE_FRAME_ANCESTORS"),
+            public_url=env.public_url("PUBLIC_URL"),
+            reports_check_seconds=env.number("REPORTS_CHECK_SECONDS", 60.0, low=0.1, high=86400),
         )
 
     @property
@@ -228,6 +233,16 @@ class _Environ:
                 raise self.fail(name, f"expected origins such as https://example.com, got {item!r}")
             found.append(item.rstrip("/").lower())
         return tuple(found)
+
+    def public_url(self, name: str) -> str | None:
+        """An http(s) URL such as ``https://example.com/stats``, without its final slash."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        scheme = value.partition("://")[0].lower()
+        if scheme not in ("http", "https") or not _has_host(value) or "?" in value or "#" in value:
+            raise self.fail(name, f"expected a URL such as https://ex.org/stats, got {value!r}")
+        return value.rstrip("/")
 
     def mailbox(self, name: str) -> str | None:
         value = self.raw(name)

@@ -29,6 +29,7 @@ from dashboards import (
 )
 from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
 from dashboards.context import Dashboards
+from dashboards.report_views import add_report, remove_report, reports_page, send_test_report
 from dashboards.views import dashboard, sites
 
 
@@ -86,6 +87,10 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             Route("/sites/{site}/remove", admin_views.remove_site, methods=["POST"]),
             Route("/sites/{site}/install", admin_views.install_page),
             Route("/api/sites/{site}/install-status", admin_views.install_status),
+            Route("/sites/{site}/reports", reports_page),
+            Route("/sites/{site}/reports", add_report, methods=["POST"]),
+            Route("/sites/{site}/reports/{report}/remove", remove_report, methods=["POST"]),
+            Route("/sites/{site}/reports/{report}/test", send_test_report, methods=["POST"]),
             Route("/sites/{site}", dashboard),
             Route("/sites/{site}/goals", goal_views.goals_page),
             Route("/sites/{site}/goals", goal_views.add_goal, methods=["POST"]),

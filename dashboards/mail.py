@@ -1,4 +1,4 @@
-"""Mail from the product (invitations now, reports later), through ``AUDIENCE_SMTP_URL``.
+"""Mail from the product (invitations, email reports), through ``AUDIENCE_SMTP_URL``.
 
 ``smtps://`` speaks TLS from the start; ``smtp://`` upgrades with STARTTLS when the server offers
 it, and refuses to send a password over a connection it could not upgrade. Without the setting
@@ -24,12 +24,20 @@ class MailError(AudienceError):
 
     status = 502
 
+    def __init__(self, message: str, reason: str = "") -> None:
+        """``reason``: what went wrong without the addresses, for logs (the message by default)."""
+        super().__init__(message)
+        self.reason = reason or message
+
 
 def configured(settings: Settings) -> bool:
     return settings.smtp_url is not None
 
 
-def message(settings: Settings, to: str, subject: str, text: str) -> EmailMessage:
+def message(
+    settings: Settings, to: str, subject: str, text: str, html: str | None = None
+) -> EmailMessage:
+    """A mail of ``text``; with ``html``, the same in both forms (multipart/alternative)."""
     sender = settings.mail_from or f"audience@{_host(settings)}"
     mail = EmailMessage()
     mail["From"] = sender
@@ -37,6 +45,8 @@ def message(settings: Settings, to: str, subject: str, text: str) -> EmailMessag
     mail["Subject"] = subject
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     mail.set_content(text)
+    if html is not None:
+        mail.add_alternative(html, subtype="html")
     return mail
 
 
@@ -66,7 +76,16 @@ def send(settings: Settings, mail: EmailMessage) -> None:
                 client.login(unquote(url.username), unquote(url.password or ""))
             client.send_message(mail)
     except (OSError, smtplib.SMTPException) as error:
-        raise MailError(f"the mail to {mail['To']} was not sent: {error}") from None
+        reason = _reason(error)
+        raise MailError(f"the mail to {mail['To']} was not sent: {reason}", reason) from None
+
+
+def _reason(error: OSError | smtplib.SMTPException) -> str:
+    """What went wrong, without an address (a refusal of recipients lists them)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in error.recipients.values()})
+        return f"every recipient was refused ({', '.join(codes)})"
+    return str(error) or type(error).__name__
 
 
 def _host(settings: Settings) -> str:

@@ -195,6 +195,11 @@ def test_short_secret_key_file_is_refused(tmp_path: Path, content: bytes) -> Non
         pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:a@b.fr\nPolicy: x", id="contact-line"),
         pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:a b@example.com", id="contact-space"),
         pytest.param("AUDIENCE_SECURITY_CONTACT", "mailto:sécu@example.com", id="contact-ascii"),
+        pytest.param("AUDIENCE_PUBLIC_URL", "stats.example.com", id="public-url-no-scheme"),
+        pytest.param("AUDIENCE_PUBLIC_URL", "ftp://stats.example.com", id="public-url-ftp"),
+        pytest.param("AUDIENCE_PUBLIC_URL", "https://", id="public-url-no-host"),
+        pytest.param("AUDIENCE_PUBLIC_URL", "https://example.com/?a=1", id="public-url-query"),
+        pytest.param("AUDIENCE_REPORTS_CHECK_SECONDS", "0", id="reports-check-zero"),
     ],
 )
 def test_bad_value_names_the_variable(tmp_path: Path, variable: str, value: str) -> None:
@@ -272,3 +277,10 @@ def test_secrets_stay_out_of_the_settings_repr(tmp_path: Path) -> None:
     shown = repr(settings)
     for secret in ("s3cret-", "hunter2", "licence-key-42"):
         assert secret not in shown
+
+
+def test_public_url_loses_its_final_slash(tmp_path: Path) -> None:
+    environ = {"AUDIENCE_DATA_DIR": str(tmp_path), "AUDIENCE_PUBLIC_URL": "https://ex.org/stats/"}
+    assert Settings.from_environ(environ).public_url == "https://ex.org/stats"
+    defaults = Settings.from_environ({"AUDIENCE_DATA_DIR": str(tmp_path)})
+    assert defaults.public_url is None and defaults.reports_check_seconds == 60.0

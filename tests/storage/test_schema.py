@@ -208,7 +208,9 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "015_admin_audit.sql",
         "016_team.sql",
         "017_shared_links.sql",
+        "018_goals_funnels.sql",
         "019_annotations.sql",
+        "020_email_reports.sql",
         "retention.sql (25 months)",
     ]
 
