@@ -36,6 +36,7 @@ ADMIN_GETS = (
     "/api/sites/example.com/install-status",
     "/admin/team",
     "/sites/example.com/share",
+    "/sites/example.com/reports",
 )
 ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/admin/sites", {"domain": "new.example"}),
@@ -47,6 +48,9 @@ ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/admin/team/members/bob@example.com/remove", {}),
     ("/sites/example.com/share", {"name": "leak"}),
     ("/sites/example.com/share/0123456789ab/revoke", {}),
+    ("/sites/example.com/reports", {"frequency": "weekly", "recipients": "eve@example.com"}),
+    ("/sites/example.com/reports/0123456789ab/remove", {}),
+    ("/sites/example.com/reports/0123456789ab/test", {}),
 )
 
 
@@ -216,6 +220,8 @@ def test_viewers_keys_strangers_and_other_sites_are_refused(live: LiveServer) ->
     assert Accounts(live.store, SECRET.encode()).user_now("eve@example.com") is None
     [[links]] = live.store.rows("SELECT count() FROM audience.shared_links")
     assert links == 0
+    [[reports]] = live.store.rows("SELECT count() FROM audience.email_reports")
+    assert reports == 0
 
 
 def test_the_cli_shares_the_implementation_and_is_audited(
@@ -288,7 +294,7 @@ def test_every_admin_route_is_in_the_refusal_lists(settings: Settings) -> None:
     # Annotations are every member's who may see the site: their access, in test_annotations.py.
     admin_path = re.compile(r"^/admin/|^/api/sites/|^/sites/\{site\}/(?!export/|annotations)[a-z]")
     samples = {"{site}": "example.com", "{invitation}": "0123456789ab",
-               "{email}": VIEWER, "{link}": "0123456789ab"}  # fmt: skip
+               "{email}": VIEWER, "{link}": "0123456789ab", "{report}": "0123456789ab"}  # fmt: skip
     tried = set(ADMIN_GETS) | {path for path, _ in ADMIN_POSTS}
     found = 0
     for route in app.routes:
