@@ -37,6 +37,7 @@ ADMIN_GETS = (
     "/admin/team",
     "/sites/example.com/share",
     "/sites/example.com/reports",
+    "/sites/example.com/goals",
 )
 ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/admin/sites", {"domain": "new.example"}),
@@ -51,6 +52,10 @@ ADMIN_POSTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/sites/example.com/reports", {"frequency": "weekly", "recipients": "eve@example.com"}),
     ("/sites/example.com/reports/0123456789ab/remove", {}),
     ("/sites/example.com/reports/0123456789ab/test", {}),
+    ("/sites/example.com/goals", {"pattern": "/leak"}),
+    ("/sites/example.com/goals/0123abcd/remove", {}),
+    ("/sites/example.com/funnels", {"step_1": "/a", "step_2": "/b"}),
+    ("/sites/example.com/funnels/0123abcd/remove", {}),
 )
 
 
@@ -222,6 +227,9 @@ def test_viewers_keys_strangers_and_other_sites_are_refused(live: LiveServer) ->
     assert links == 0
     [[reports]] = live.store.rows("SELECT count() FROM audience.email_reports")
     assert reports == 0
+    [[goals]] = live.store.rows("SELECT count() FROM audience.goals")
+    [[funnels]] = live.store.rows("SELECT count() FROM audience.funnels")
+    assert goals == funnels == 0
 
 
 def test_the_cli_shares_the_implementation_and_is_audited(
@@ -294,7 +302,8 @@ def test_every_admin_route_is_in_the_refusal_lists(settings: Settings) -> None:
     # Annotations are every member's who may see the site: their access, in test_annotations.py.
     admin_path = re.compile(r"^/admin/|^/api/sites/|^/sites/\{site\}/(?!export/|annotations)[a-z]")
     samples = {"{site}": "example.com", "{invitation}": "0123456789ab",
-               "{email}": VIEWER, "{link}": "0123456789ab", "{report}": "0123456789ab"}  # fmt: skip
+               "{email}": VIEWER, "{link}": "0123456789ab", "{report}": "0123456789ab",
+               "{goal}": "0123abcd", "{funnel}": "0123abcd"}  # fmt: skip
     tried = set(ADMIN_GETS) | {path for path, _ in ADMIN_POSTS}
     found = 0
     for route in app.routes:
