@@ -31,7 +31,7 @@ from collector.storage.store import Store
 from dashboards.account_rules import AccountError, check_new_password
 from dashboards.accounts import Throttled
 from dashboards.audit import query
-from dashboards.periods import FILTERS
+from dashboards.periods import FILTERS, QueryError, parse_filters
 from dashboards.throttle import LoginThrottle
 
 TOKEN_BYTES = 32
@@ -88,7 +88,10 @@ def checked_filters(filters: Mapping[str, str]) -> dict[str, str]:
             raise AccountError(f"unknown filter {name!r}: expected one of {', '.join(FILTERS)}")
         if len(value) > MAX_FILTER_CHARACTERS:
             raise AccountError(f"the {name} filter is longer than {MAX_FILTER_CHARACTERS}")
-        locked[name] = value.strip()
+        try:
+            locked.update(parse_filters({name: value.strip()}))
+        except QueryError as error:
+            raise AccountError(str(error)) from None
     return locked
 
 

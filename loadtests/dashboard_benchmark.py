@@ -29,6 +29,8 @@ from collector.ops import startup
 from collector.settings import Settings
 from collector.storage.closed_visits import ClosedVisits, Watermark
 from collector.storage.store import Store
+from dashboards.conversions import Conversions
+from dashboards.goals import WITHIN, Goals
 from dashboards.periods import StatsQuery, named_period
 from dashboards.stats import DIMENSIONS, Stats
 from dashboards.views import View, dashboard_data
@@ -64,7 +66,26 @@ def p95(durations: list[float]) -> float:
     return sorted(durations)[max(0, round(0.95 * len(durations)) - 1)]
 
 
-def calls(stats: Stats, query: StatsQuery) -> dict[str, Callable[[], object]]:
+# What the benchmark's site converts on (pages of collector.demo.traffic), made if missing.
+GOALS = ("/pricing", "/docs/**", "/contact")
+FUNNEL_STEPS = ("/", "/pricing", "/contact")
+
+
+def define_conversions(store: Store) -> Goals:
+    """Goals and a funnel of each window on the generated site, as a marketer would make them."""
+    goals = Goals(store)
+    existing = {goal.pattern for goal in goals.goals_of(SITE)}
+    for pattern in GOALS:
+        if pattern not in existing:
+            goals.add_goal(SITE, "", pattern, "benchmark")
+    windows = {funnel.within for funnel in goals.funnels_of(SITE)}
+    for within in WITHIN:
+        if within not in windows:
+            goals.add_funnel(SITE, "", FUNNEL_STEPS, within, "benchmark")
+    return goals
+
+
+def calls(stats: Stats, query: StatsQuery, goals: Goals) -> dict[str, Callable[[], object]]:
     named: dict[str, Callable[[], object]] = {
         "summary": lambda: stats.summary(query),
         "timeseries": lambda: stats.timeseries(query),
@@ -72,6 +93,11 @@ def calls(stats: Stats, query: StatsQuery) -> dict[str, Callable[[], object]]:
     }
     for dimension in DIMENSIONS:
         named[f"breakdown/{dimension}"] = lambda d=dimension: stats.breakdown(query, d)  # type: ignore[misc]
+    conversions = Conversions(stats)
+    defined = goals.goals_of(SITE)
+    named["goals"] = lambda: conversions.goals(query, defined)
+    for funnel in goals.funnels_of(SITE):
+        named[f"funnel/{funnel.within}"] = lambda f=funnel: conversions.funnel(query, f)  # type: ignore[misc]
     return named
 
 
@@ -111,7 +137,8 @@ def main() -> None:
     )
     print(f"{'call':34} {'p50 ms':>8} {'p95 ms':>8} {'events p95':>11} {'speed-up':>9}")
     worst = 0.0
-    fast_calls, slow_calls = calls(rollups, query), calls(baseline, query)
+    goals = define_conversions(store)
+    fast_calls, slow_calls = calls(rollups, query, goals), calls(baseline, query, goals)
     for name, call in fast_calls.items():
         fast = timed(call, arguments.runs)
         slow = timed(slow_calls[name], max(3, arguments.runs // 4))
