@@ -1,15 +1,18 @@
 """The numbers of a site's goals and funnels for a period and filters (README: "Goals and funnels").
 
-Goals: a goal's converting visitors are the distinct visitors with a pageview of a page it names
-in the period; its conversions, the distinct visits with one; its conversion rate, converting
-visitors ÷ the period's visitors (both among the visits kept by the filters).
+Goals: a goal's converting visitors are the distinct visitors with an event on a page it names in
+the period (a pageview, or the engagement beacon the page sent); its conversions, the pageviews of
+those pages; its conversion rate, converting visitors ÷ the period's visitors (both among the
+visits kept by the filters).
 
 Funnels: per step, the visitors who reached it (through every step before it, in order, within one
 visit or within 7 days of the first step, which falls in the period), the conversion from the
 previous step and from the first, the drop-off from the previous step, and the median time from
 the previous step (dashboards/queries/funnel_steps.sql says which chain is timed).
 
-Both read ``audience.events`` (no rollup holds paths by visit); a number of fewer than
+Without filters, on whole UTC hours, goals read the traffic rollups by page (visitors from
+uniqCombined states, as every rollup-path visitor count); otherwise ``audience.events``. Funnels
+always read the events (no rollup keeps the order of a visit's pages). A number of fewer than
 AUDIENCE_MIN_CELL visitors is blank (None), with what is computed from it.
 """
 
@@ -65,7 +68,8 @@ class Conversions:
     ) -> tuple[str, dict[str, Any]]:
         parameters = self.stats.parameters(query, period)
         parameters["patterns"] = [pattern_regex(goal.pattern) for goal in goals]
-        return query_text("goal_conversions"), parameters
+        rollups = self.stats.from_rollups(query, period)
+        return query_text("goal_conversions_rollup" if rollups else "goal_conversions"), parameters
 
     def _goal_figures(
         self, rows: list[dict[str, Any]], goals: list[Goal]

@@ -122,7 +122,7 @@ class Stats:
 
     def parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
         period = period or query.period
-        rollups = self._from_rollups(query, period)
+        rollups = self.from_rollups(query, period)
         # Read for each call: a mark of late or erased events must be seen as soon as it is made.
         watermark = self.closed_visits.watermark() if rollups else Watermark(None)
         # Closed visits that started in [start, rolled_to) from the rollups, the others merged.
@@ -158,7 +158,7 @@ class Stats:
             parameters[name] = query.filters.get(name, "")
         return parameters
 
-    def _from_rollups(self, query: StatsQuery, period: Period) -> bool:
+    def from_rollups(self, query: StatsQuery, period: Period) -> bool:
         return self.rollups and not query.filters and period.on_whole_utc_hours()
 
     def totals(self, query: StatsQuery, period: Period | None = None) -> dict[str, int | float]:
@@ -179,12 +179,12 @@ class Stats:
         return summary_of(current, previous, previous_period)
 
     def _totals_query(self, query: StatsQuery, period: Period) -> Query:
-        name = "summary_rollup" if self._from_rollups(query, period) else "summary_events"
+        name = "summary_rollup" if self.from_rollups(query, period) else "summary_events"
         return query_text(name), self.parameters(query, period)
 
     def timeseries(self, query: StatsQuery, period: Period | None = None) -> list[dict[str, Any]]:
         period = period or query.period
-        name = "timeseries_rollup" if self._from_rollups(query, period) else "timeseries_events"
+        name = "timeseries_rollup" if self.from_rollups(query, period) else "timeseries_events"
         parameters = self.parameters(query, period)
         # The visits by the hour they started in: the buckets are days of the site's time zone.
         parameters["rolled_days_to"] = parameters["day_start"]
@@ -224,7 +224,7 @@ class Stats:
         queries = []
         for spec in [spec for spec in specs if spec.source == "frequency"]:
             queries.append((query_text("frequency"), parameters | {"breakdown": spec.name}))
-        if self._from_rollups(query, query.period):
+        if self.from_rollups(query, query.period):
             # Named as the traffic rollups name them (the breakdown's name); visit metrics read
             # from the visit rollups by the visit dimension (Dimension.column).
             traffic = [spec for spec in specs if spec.source == "traffic"]

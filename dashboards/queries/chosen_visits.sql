@@ -1,5 +1,5 @@
 -- The visits kept by the filters: those with at least one event matching every event filter
--- (page, city, …) and, with a goal filter, at least one pageview of a page the goal names (a
+-- (page, city, …) and, with a goal filter, at least one event on a page the goal names (a
 -- regular expression made by dashboards/path_patterns.py). Included where a query says
 -- /* include chosen_visits */; with no filter it keeps every visit. A subquery whose filter is
 -- not set selects nothing (its condition is false), so it costs nothing.
@@ -22,6 +22,6 @@
         SELECT visit FROM audience.events
         WHERE site = {site:String}
           AND ts >= {wide_start:DateTime('UTC')} AND ts < {wide_end:DateTime('UTC')}
-          AND {goal:String} != '' AND type = 'pageview' AND match(path, {goal:String})
+          AND {goal:String} != '' AND match(path, {goal:String})
     ))
 ))

@@ -16,7 +16,7 @@ WITH
 SELECT
     step,
     uniqExact(group_visitor) AS visitors,
-    quantileExactIf(0.5)(reached[step] - reached[step - 1], step > 1) AS median_seconds
+    quantileExactInclusiveIf(0.5)(reached[step] - reached[step - 1], step > 1) AS median_seconds
 FROM
 (
     SELECT
