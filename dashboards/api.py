@@ -19,19 +19,16 @@ from starlette.responses import JSONResponse, Response
 from collector.web.csvcells import safe_cell
 from dashboards import auth
 from dashboards.account_rules import AccountError
-from dashboards.context import dashboards_of
+from dashboards.context import dashboards_of, registered_site
 from dashboards.periods import QueryError, StatsQuery, parse_query
 from dashboards.stats import DIMENSIONS, Stats
 
 
 async def stats_query(request: Request) -> tuple[Stats, StatsQuery]:
     """The stats and the parsed query of a request, once the principal may see the site."""
-    site = request.path_params["site"]
-    await auth.require(request, site)
+    await auth.require(request, request.path_params["site"])
     context = dashboards_of(request)
-    registered = context.backend.sites.get(site)
-    if registered is None:
-        raise HTTPException(404, f"unknown site: {site!r} is not registered")
+    registered = registered_site(request)
     try:
         query = parse_query(registered.domain, request.query_params, registered.timezone)
     except QueryError as error:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.templating import Jinja2Templates
 
 from collector.settings import Settings
+from collector.storage.sites import Site
 from collector.storage.store import Store
 from collector.web.http import root_path
 
@@ -116,3 +117,12 @@ class Dashboards:
 def dashboards_of(request: Request) -> Dashboards:
     context: Dashboards = request.app.state.dashboards
     return context
+
+
+def registered_site(request: Request) -> Site:
+    """The site the request's path names (``{site}``); 404 when it is not registered."""
+    site = request.path_params["site"]
+    registered = dashboards_of(request).backend.sites.get(site)
+    if registered is None:
+        raise HTTPException(404, f"unknown site: {site!r} is not registered")
+    return registered

@@ -9,27 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from dashboards import auth
 from dashboards.account_rules import AccountError
 from dashboards.auth import Principal
-from dashboards.context import dashboards_of
+from dashboards.context import dashboards_of, registered_site
 from dashboards.goals import MAX_STEPS, Goal, Goals
 from dashboards.pages import data_page, form_fields, json_wanted, redirect
 
 
 def _goals(request: Request) -> Goals:
     return dashboards_of(request).goals()
-
-
-async def _site(request: Request) -> str:
-    site = request.path_params["site"]
-    if dashboards_of(request).backend.sites.get(site) is None:
-        raise HTTPException(404, f"unknown site: {site!r} is not registered")
-    return str(site)
 
 
 async def _goals_page(
@@ -56,12 +48,12 @@ async def _goals_page(
 
 async def goals_page(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    return await _goals_page(request, principal, await _site(request))
+    return await _goals_page(request, principal, registered_site(request).domain)
 
 
 async def add_goal(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = await _site(request)
+    site = registered_site(request).domain
     fields = await form_fields(request, max_fields=5)
     try:
         goal = await run_in_threadpool(
@@ -78,7 +70,7 @@ async def add_goal(request: Request) -> Response:
 
 async def remove_goal(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = await _site(request)
+    site = registered_site(request).domain
     try:
         goal = await run_in_threadpool(
             _goals(request).remove_goal, site, request.path_params["goal"], principal.email
@@ -93,7 +85,7 @@ async def remove_goal(request: Request) -> Response:
 
 async def add_funnel(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = await _site(request)
+    site = registered_site(request).domain
     fields = await form_fields(request, max_fields=MAX_STEPS + 5)
     steps = [fields.get(f"step_{k}", "") for k in range(1, MAX_STEPS + 1)]
     try:
@@ -112,7 +104,7 @@ async def add_funnel(request: Request) -> Response:
 
 async def remove_funnel(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = await _site(request)
+    site = registered_site(request).domain
     try:
         funnel = await run_in_threadpool(
             _goals(request).remove_funnel, site, request.path_params["funnel"], principal.email

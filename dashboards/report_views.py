@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -18,7 +17,7 @@ from collector.storage.sites import Site
 from dashboards import auth, mail
 from dashboards.account_rules import AccountError
 from dashboards.auth import Principal
-from dashboards.context import dashboards_of
+from dashboards.context import dashboards_of, registered_site
 from dashboards.mail import MailError
 from dashboards.pages import data_page, form_fields, json_wanted, listed, redirect
 from dashboards.report_delivery import ReportDelivery
@@ -30,13 +29,6 @@ DELIVERIES_SHOWN = 3
 def _delivery(request: Request) -> ReportDelivery:
     context = dashboards_of(request)
     return ReportDelivery(context.store(), context.settings)
-
-
-def _site(request: Request) -> Site:
-    site = dashboards_of(request).backend.sites.get(request.path_params["site"])
-    if site is None:
-        raise HTTPException(404, "unknown site: it is not registered")
-    return site
 
 
 def _listing(reports: Reports, site: str) -> list[dict[str, Any]]:
@@ -83,7 +75,7 @@ async def _reports_page(
 
 async def reports_page(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = _site(request)
+    site = registered_site(request)
     sent = request.query_params.get("tested")
     notice = f"Test report {sent} sent." if sent and sent.isalnum() and len(sent) <= 12 else None
     return await _reports_page(request, principal, site, notice=notice)
@@ -91,7 +83,7 @@ async def reports_page(request: Request) -> Response:
 
 async def add_report(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = _site(request)
+    site = registered_site(request)
     fields = await form_fields(request)
     context = dashboards_of(request)
     frequency, recipients = fields.get("frequency", ""), listed(fields, "recipients")
@@ -112,7 +104,7 @@ async def add_report(request: Request) -> Response:
 
 async def remove_report(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = _site(request)
+    site = registered_site(request)
     context = dashboards_of(request)
     try:
         report = await run_in_threadpool(
@@ -132,7 +124,7 @@ async def send_test_report(request: Request) -> Response:
     """The last complete period, mailed at once to the report's recipients; a failure is said
     on the page (502 for JSON), with the SMTP server's answer."""
     principal = await auth.require_admin(request)
-    site = _site(request)
+    site = registered_site(request)
     context = dashboards_of(request)
     delivery = _delivery(request)
     try:

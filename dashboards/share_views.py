@@ -20,7 +20,7 @@ from dashboards import auth, install
 from dashboards.account_rules import AccountError
 from dashboards.accounts import Throttled
 from dashboards.auth import Principal
-from dashboards.context import dashboards_of
+from dashboards.context import dashboards_of, registered_site
 from dashboards.pages import data_page, form_fields, json_wanted, last_moment, page, redirect
 from dashboards.periods import FILTERS, QueryError, StatsQuery, parse_query
 from dashboards.security import FRAME_ANCESTORS
@@ -36,13 +36,6 @@ def _links(request: Request) -> SharedLinks:
 
 
 # The admin's side.
-
-
-async def _site(request: Request) -> str:
-    site = request.path_params["site"]
-    if dashboards_of(request).backend.sites.get(site) is None:
-        raise HTTPException(404, f"unknown site: {site!r} is not registered")
-    return str(site)
 
 
 async def _share_page(
@@ -66,12 +59,12 @@ async def _share_page(
 
 async def shares(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    return await _share_page(request, principal, await _site(request))
+    return await _share_page(request, principal, registered_site(request).domain)
 
 
 async def create_share(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = await _site(request)
+    site = registered_site(request).domain
     fields = await form_fields(request)
     locked = {name: fields.get(f"filter_{name}", "") for name in FILTERS}
     team = dashboards_of(request).team()
@@ -95,7 +88,7 @@ async def create_share(request: Request) -> Response:
 
 async def revoke_share(request: Request) -> Response:
     principal = await auth.require_admin(request)
-    site = await _site(request)
+    site = registered_site(request).domain
     link_id = request.path_params["link"]
     try:
         link = await run_in_threadpool(_links(request).revoke, site, link_id)

@@ -273,6 +273,24 @@ def beacon(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in value.items() if v is not None}
 
 
+def walk(server: str, site: str, journeys: tuple[tuple[str, ...], ...]) -> int:
+    """One visitor per journey, each its own browser (its cookie: one visit), viewing the paths
+    of ``site`` in order through the collector at ``server``; the number of beacons sent."""
+    sent = 0
+    for number, journey in enumerate(journeys):
+        agent = CHROME.replace("537.36", f"537.{number}")
+        with httpx.Client(base_url=server, timeout=15) as visitor:
+            for path in journey:
+                answer = visitor.post(
+                    "/api/event",
+                    json=beacon(site=site, url=f"https://{site}{path}"),
+                    headers={"user-agent": agent, "origin": f"https://{site}"},
+                )
+                assert answer.status_code == 202, answer.text
+                sent += 1
+    return sent
+
+
 class ServerProcess:
     """``audience serve`` as a child process, its output kept in a file."""
 

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from collector.settings import Settings
@@ -20,7 +19,14 @@ from dashboards.accounts import Accounts
 from tests.browser.conftest import DESKTOP_CHROME
 from tests.browser.test_admin_flows import shoot, sign_in
 from tests.browser.test_dashboard import DESKTOP, SCREENSHOTS, WATCH_CSP, Console
-from tests.conftest import CHROME, SECRET, GeoFiles, LiveServer, beacon, environment, migrated_store
+from tests.conftest import (
+    SECRET,
+    GeoFiles,
+    LiveServer,
+    environment,
+    migrated_store,
+    walk,
+)
 
 ADMIN = "admin@shop.example"
 PASSWORD = "correct horse battery staple"
@@ -46,18 +52,7 @@ def live(tmp_path: Path, geo_files: GeoFiles) -> Iterator[LiveServer]:
     finally:
         store.close()
     with LiveServer(settings) as server:
-        sent = 0
-        for number, journey in enumerate(JOURNEYS):
-            agent = CHROME.replace("537.36", f"537.{number}")
-            with httpx.Client(base_url=server.url, timeout=15) as visitor:  # its cookie: one visit
-                for path in journey:
-                    answer = visitor.post(
-                        "/api/event",
-                        json=beacon(site="shop.example", url=f"https://shop.example{path}"),
-                        headers={"user-agent": agent, "origin": "https://shop.example"},
-                    )
-                    assert answer.status_code == 202, answer.text
-                    sent += 1
+        sent = walk(server.url, "shop.example", JOURNEYS)
         server.wait_stored(sent)
         yield server
 

@@ -18,7 +18,15 @@ from collector.ops import logs
 from collector.settings import Settings
 from collector.storage.sites import Site
 from dashboards.accounts import Accounts
-from tests.conftest import CHROME, SECRET, GeoFiles, LiveServer, beacon, environment, migrated_store
+from tests.conftest import (
+    CHROME,
+    SECRET,
+    GeoFiles,
+    LiveServer,
+    environment,
+    migrated_store,
+    walk,
+)
 
 ADMIN = "ana@example.com"
 VIEWER = "bob@example.com"
@@ -54,18 +62,7 @@ def live(env: dict[str, str]) -> Iterator[LiveServer]:
     finally:
         store.close()
     with LiveServer(settings) as server:
-        sent = 0
-        for number, journey in enumerate(JOURNEYS):
-            agent = CHROME.replace("537.36", f"537.{number}")
-            with httpx.Client(base_url=server.url, timeout=15) as visitor:  # its cookie: one visit
-                for path in journey:
-                    answer = visitor.post(
-                        "/api/event",
-                        json=beacon(url=f"https://example.com{path}"),
-                        headers={"user-agent": agent, "origin": "https://example.com"},
-                    )
-                    assert answer.status_code == 202, answer.text
-                    sent += 1
+        sent = walk(server.url, "example.com", JOURNEYS)
         server.wait_stored(sent)
         yield server
 
