@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from collector.web.csvcells import safe_cell
 from dashboards import auth
 from dashboards.account_rules import AccountError
+from dashboards.cohorts import Cohorts, as_json, cohort_interval
 from dashboards.context import dashboards_of, registered_site
 from dashboards.periods import QueryError, StatsQuery, parse_query
 from dashboards.stats import DIMENSIONS, Stats
@@ -191,3 +193,54 @@ def _limit(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 10_000:
         raise HTTPException(400, "limit: expected a whole number from 1 to 10000")
     return int(text)
+
+
+# ---- cohort retention (dashboards/cohorts.py) ----------------------------------------------
+
+
+async def cohort_query(request: Request) -> tuple[Cohorts, StatsQuery]:
+    """The cohorts reader and the query of a request, its interval the cohorts' (week|month)."""
+    stats, query = await stats_query(request)
+    try:
+        # ``cohorts`` is how the dashboard's links name it, beside the chart's own interval.
+        asked = request.query_params.get("cohorts") or request.query_params.get("interval")
+        interval = cohort_interval(asked, query.period)
+    except QueryError as error:
+        raise HTTPException(400, str(error)) from None
+    return Cohorts(stats.store, stats.min_cell), replace(query, interval=interval)
+
+
+async def cohorts(request: Request) -> Response:
+    reader, query = await cohort_query(request)
+    rows = await run_in_threadpool(reader.grid, query, query.interval)
+    return JSONResponse({**describe(query), "cohorts": as_json(rows)})
+
+
+async def export_cohorts(request: Request) -> Response:
+    """The grid as CSV: a row per cohort, its size, then the visitors and share of each week or
+    month after it (blank: under the small-cell threshold, or not begun yet)."""
+    reader, query = await cohort_query(request)
+    rows = as_json(await run_in_threadpool(reader.grid, query, query.interval))
+    width = max((len(row["cells"]) for row in rows), default=0)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    unit = query.interval
+    header = ["cohort", "visitors"]
+    for offset in range(width):
+        header += [f"{unit}_{offset}_visitors", f"{unit}_{offset}_share"]
+    writer.writerow(header)
+    for row in rows:
+        line = [row["cohort"], _blank(row["visitors"])]
+        for cell in row["cells"]:
+            line += [_blank(cell["visitors"]), _blank(cell["share"])]
+        writer.writerow(line)
+    name = f"{query.site}-cohorts-{unit}-{query.period.first}-{query.period.last}.csv"
+    return Response(
+        text.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else str(value)

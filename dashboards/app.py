@@ -27,7 +27,15 @@ from dashboards import (
     share_views,
     team_views,
 )
-from dashboards.api import breakdown, export_csv, realtime, summary, timeseries
+from dashboards.api import (
+    breakdown,
+    cohorts,
+    export_cohorts,
+    export_csv,
+    realtime,
+    summary,
+    timeseries,
+)
 from dashboards.context import Dashboards
 from dashboards.report_views import add_report, remove_report, reports_page, send_test_report
 from dashboards.views import dashboard, sites
@@ -103,6 +111,7 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
             ),
             Route("/sites/{site}/export/goals.csv", api.export_goals),
             Route("/sites/{site}/export/funnels/{funnel}.csv", api.export_funnel),
+            Route("/sites/{site}/export/cohorts.csv", export_cohorts),
             Route("/sites/{site}/export/{dimension}.csv", export_csv),
             Route("/api/stats/{site}/summary", summary),
             Route("/api/stats/{site}/breakdown/{dimension}", breakdown),
@@ -118,6 +127,7 @@ def create_dashboards(settings: Settings, backend: Backend) -> Starlette:
                 methods=["POST"],
             ),
             Route("/api/stats/{site}/annotations", annotation_views.listed),
+            Route("/api/stats/{site}/cohorts", cohorts),
             Mount("/static", StaticFiles(packages=[("dashboards", "static")]), name="static"),
         ],
         middleware=[Middleware(security.SecurityMiddleware)],

@@ -19,6 +19,8 @@ from dashboards import auth
 from dashboards.annotation_views import form_context
 from dashboards.annotations import Annotations, shown
 from dashboards.api import describe, stats_query
+from dashboards.cohorts import INTERVALS as COHORT_INTERVALS
+from dashboards.cohorts import Cohorts, as_json, cohort_interval
 from dashboards.context import dashboards_of
 from dashboards.conversions import Conversions
 from dashboards.goals import Goals
@@ -76,25 +78,29 @@ async def dashboard_data(
     metric: str,
     view: View,
     annotations: Annotations | None = None,
+    cohorts: str | None = None,
 ) -> dict[str, Any]:
     """Everything the dashboard page shows, in one dict (the page's JSON twin), its links to
     ``view``. Its reads are independent: they run at once, each on a client for reads of the
-    store. The annotations of the period come from ``annotations`` (none without it)."""
+    store. The annotations of the period come from ``annotations`` (none without it);
+    ``cohorts`` is the interval of the cohort grid asked for (week|month, else the period's
+    default)."""
     previous = query.period.previous()
+    by = cohorts if cohorts in COHORT_INTERVALS else cohort_interval(None, query.period)
     (
         summary,
         current_series,
         previous_series,
         found,
         realtime,
-        (goals, funnels),
+        (goals, funnels, grid),
     ) = await asyncio.gather(
         run_in_threadpool(stats.summary, query),
         run_in_threadpool(stats.timeseries, query),
         run_in_threadpool(stats.timeseries, query, previous),
         run_in_threadpool(stats.breakdowns, query, list(DIMENSIONS), 50),
         run_in_threadpool(stats.realtime, query.site),
-        _conversions(stats, query),
+        _insight(stats, query, by),
     )
     base = _params(query, metric)
     for goal in goals:
@@ -143,7 +149,37 @@ async def dashboard_data(
             if annotations is not None
             else []
         ),
+        "cohorts": _cohorts(grid, by, base, view, stats.min_cell),
     }
+
+
+def _cohorts(
+    grid: list[Any], by: str, base: dict[str, str], view: View, min_cell: int
+) -> dict[str, Any]:
+    """The cohort panel: its grid, its CSV and the links to the other interval."""
+    chosen = {**base, "cohorts": by}
+    return {
+        "interval": by,
+        "min_cell": min_cell,
+        "rows": as_json(grid),
+        "offsets": max((len(row.cells) for row in grid), default=0),
+        "csv": _url(view.page, chosen, "/export/cohorts.csv") if view.exports else None,
+        "intervals": [
+            {"name": name, "url": _url(view.page, {**base, "cohorts": name}), "current": name == by}
+            for name in COHORT_INTERVALS
+        ],
+    }
+
+
+async def _insight(
+    stats: Stats, query: StatsQuery, by: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
+    """The goals, the funnels and the cohort grid (by ``by``), their reads at once."""
+    (goals, funnels), grid = await asyncio.gather(
+        _conversions(stats, query),
+        run_in_threadpool(Cohorts(stats.store, stats.min_cell).grid, query, by),
+    )
+    return goals, funnels, grid
 
 
 async def _conversions(
@@ -176,6 +212,7 @@ async def dashboard(request: Request) -> Response:
         query,
         metric,
         view,
+        request.query_params.get("cohorts"),
         principal=principal,
         manage_goals=manage,
         annotate=annotate,
@@ -188,10 +225,12 @@ async def render_dashboard(
     query: StatsQuery,
     metric: str,
     view: View,
+    cohorts: str | None = None,
     **context: Any,
 ) -> Response:
     """The dashboard page of ``query`` at ``view``, or its JSON twin."""
-    data = await dashboard_data(stats, query, metric, view, dashboards_of(request).annotations())
+    annotations = dashboards_of(request).annotations()
+    data = await dashboard_data(stats, query, metric, view, annotations, cohorts)
     if json_wanted(request):
         return JSONResponse(data)
     templates = dashboards_of(request).templates
