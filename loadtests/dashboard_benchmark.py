@@ -29,6 +29,7 @@ from collector.ops import startup
 from collector.settings import Settings
 from collector.storage.closed_visits import ClosedVisits, Watermark
 from collector.storage.store import Store
+from dashboards.cohorts import Cohorts, cohort_interval
 from dashboards.conversions import Conversions
 from dashboards.goals import WITHIN, Goals
 from dashboards.periods import StatsQuery, named_period
@@ -98,6 +99,9 @@ def calls(stats: Stats, query: StatsQuery, goals: Goals) -> dict[str, Callable[[
     named["goals"] = lambda: conversions.goals(query, defined)
     for funnel in goals.funnels_of(SITE):
         named[f"funnel/{funnel.within}"] = lambda f=funnel: conversions.funnel(query, f)  # type: ignore[misc]
+    # The retention grid reads the merged visits on both paths (no rollup of its own).
+    cohorts, interval = Cohorts(stats.store, stats.min_cell), cohort_interval(None, query.period)
+    named[f"cohorts ({interval})"] = lambda: cohorts.grid(query, interval)
     return named
 
 
