@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.storage.closed_visits import VISIT_SPAN
+from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits
 from collector.storage.store import Store
 from dashboards.periods import FILTERS, Period, QueryError, StatsQuery, today_in
 from dashboards.stats import query_text
@@ -58,11 +58,16 @@ class Cohort:
 
 
 class Cohorts:
-    """Reads the grid (queries/cohorts.sql) and blanks its small cells."""
+    """Reads the grid and blanks its small cells. Where every week or month of the grid starts
+    on a whole UTC hour, the returns are read from the closed visits' list and the visits still
+    open (queries/cohorts_rollup.sql), else every visit is merged (queries/cohorts.sql): the same
+    numbers (tests check it)."""
 
-    def __init__(self, store: Store, min_cell: int) -> None:
+    def __init__(self, store: Store, min_cell: int, rollups: bool = True) -> None:
         self.store = store
         self.min_cell = min_cell
+        self.rollups = rollups
+        self.closed_visits = ClosedVisits(store)
 
     def grid(self, query: StatsQuery, interval: str, now: datetime | None = None) -> list[Cohort]:
         """The rows of ``query``'s period by ``interval``, their cells up to ``now``."""
@@ -83,21 +88,50 @@ class Cohorts:
             "tz": timezone,
             "interval": interval,
             "offsets": MAX_OFFSET,
+            "base": cohorts[0],
             "cohorts_from": _naive(cohorts_from),
             "cohorts_to": _naive(cohorts_to),
             "returns_to": _naive(returns_to),
             "rows_from": _naive(cohorts_from - 2 * VISIT_SPAN),
             "rows_to": _naive(returns_to + VISIT_SPAN),
+            "first_rows_to": _naive(cohorts_to + VISIT_SPAN),
             "wide_start": _naive(cohorts_from - 2 * VISIT_SPAN),
             "wide_end": _naive(cohorts_to + VISIT_SPAN),
             "filtered": int(bool(query.filters)),
             **{name: query.filters.get(name, "") for name in FILTERS},
         }
+        name = "cohorts"
+        if self.from_rollups(cohorts[0], interval, len(cohorts), timezone):
+            name = "cohorts_rollup"
+            parameters.update(self._rolled(cohorts_from, returns_to))
         counts: dict[tuple[date, int], int] = {
             (row["cohort"], int(row["offset"])): int(row["visitors"])
-            for row in self.store.read(query_text("cohorts"), parameters)
+            for row in self.store.read(query_text(name), parameters)
         }
         return [self._row(start, interval, today, counts) for start in cohorts]
+
+    def from_rollups(self, first: date, interval: str, cohorts: int, timezone: str) -> bool:
+        """Whether the closed visits' hours tell the week or month each started in: every week
+        or month the grid reaches starts on a whole UTC hour."""
+        return self.rollups and all(
+            _midnight(shift(first, interval, n), timezone).minute == 0
+            for n in range(cohorts + MAX_OFFSET + 1)
+        )
+
+    def _rolled(self, start: datetime, end: datetime) -> dict[str, datetime]:
+        """Where the closed visits' list ends and how the open visits after it are merged, for
+        the visits started in [start, end) (as ``dashboards.stats`` reads them)."""
+        # Read for each call: a mark of late or erased events must be seen as soon as it is made.
+        watermark = self.closed_visits.watermark()
+        rolled_to, through = watermark.split(start, end)
+        rows_from = max(through, start - 2 * VISIT_SPAN)
+        return {
+            "rolled_to": _naive(rolled_to),
+            "open_rows_from": _naive(rows_from),
+            "open_rows_to": _naive(end + VISIT_SPAN if rolled_to < end else rows_from),
+            "listed_from": _naive(through - VISIT_SPAN if watermark.through else through),
+            "listed_to": _naive(through),
+        }
 
     def _row(
         self, start: date, interval: str, today: date, counts: Mapping[tuple[date, int], int]

@@ -99,8 +99,9 @@ def calls(stats: Stats, query: StatsQuery, goals: Goals) -> dict[str, Callable[[
     named["goals"] = lambda: conversions.goals(query, defined)
     for funnel in goals.funnels_of(SITE):
         named[f"funnel/{funnel.within}"] = lambda f=funnel: conversions.funnel(query, f)  # type: ignore[misc]
-    # The retention grid reads the merged visits on both paths (no rollup of its own).
-    cohorts, interval = Cohorts(stats.store, stats.min_cell), cohort_interval(None, query.period)
+    # The retention grid: the closed visits listed and the open ones, or every visit merged.
+    cohorts = Cohorts(stats.store, stats.min_cell, stats.rollups)
+    interval = cohort_interval(None, query.period)
     named[f"cohorts ({interval})"] = lambda: cohorts.grid(query, interval)
     return named
 
