@@ -139,8 +139,9 @@ async def shared(request: Request) -> Response:
         exports=False,
         team_notes=False,
     )
+    cohorts = request.query_params.get("cohorts")
     response = await render_dashboard(
-        request, context.stats(), query, metric, view, shared=link.as_dict()
+        request, context.stats(), query, metric, view, cohorts, shared=link.as_dict()
     )
     response.headers.update(NOINDEX)
     return response
