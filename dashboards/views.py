@@ -20,7 +20,7 @@ from dashboards.annotation_views import form_context
 from dashboards.annotations import Annotations, shown
 from dashboards.api import describe, stats_query
 from dashboards.cohorts import INTERVALS as COHORT_INTERVALS
-from dashboards.cohorts import Cohorts, as_json, cohort_interval
+from dashboards.cohorts import Cohort, Cohorts, as_json, cohort_interval
 from dashboards.context import dashboards_of
 from dashboards.conversions import Conversions
 from dashboards.goals import Goals
@@ -154,7 +154,7 @@ async def dashboard_data(
 
 
 def _cohorts(
-    grid: list[Any], by: str, base: dict[str, str], view: View, min_cell: int
+    grid: list[Cohort], by: str, base: dict[str, str], view: View, min_cell: int
 ) -> dict[str, Any]:
     """The cohort panel: its grid, its CSV and the links to the other interval."""
     chosen = {**base, "cohorts": by}
