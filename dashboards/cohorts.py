@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits
 from collector.storage.store import Store
-from dashboards.periods import FILTERS, Period, QueryError, StatsQuery, today_in
-from dashboards.stats import query_text
+from dashboards.periods import Period, QueryError, StatsQuery, today_in
+from dashboards.stats import filter_parameters, query_text
 
 INTERVALS = ("week", "month")
 MAX_COHORTS = 12
@@ -97,8 +97,7 @@ class Cohorts:
             "first_rows_to": _naive(cohorts_to + VISIT_SPAN),
             "wide_start": _naive(cohorts_from - 2 * VISIT_SPAN),
             "wide_end": _naive(cohorts_to + VISIT_SPAN),
-            "filtered": int(bool(query.filters)),
-            **{name: query.filters.get(name, "") for name in FILTERS},
+            **filter_parameters(query.filters),
         }
         name = "cohorts"
         if self.from_rollups(cohorts[0], interval, len(cohorts), timezone):

@@ -74,6 +74,17 @@ def query_text(name: str) -> str:
     return load("dashboards", f"queries/{name}")
 
 
+def filter_parameters(filters: dict[str, str]) -> dict[str, Any]:
+    """What queries/chosen_visits.sql takes for ``filters``: whether any is set, whether an event
+    filter is, each event filter's value ('' for none) and the goal's regular expression."""
+    return {
+        "filtered": int(bool(filters)),
+        "event_filtered": int(any(name in filters for name in EVENT_FILTERS)),
+        "goal": pattern_regex(filters["goal"]) if "goal" in filters else "",
+        **{name: filters.get(name, "") for name in EVENT_FILTERS},
+    }
+
+
 def kpis(totals: dict[str, Any]) -> dict[str, int | float]:
     """The KPI cards from the summed columns."""
     visitors, visits = int(totals.get("visitors") or 0), int(totals.get("visits") or 0)
@@ -147,15 +158,11 @@ class Stats:
             "listed_from": naive_utc(through - VISIT_SPAN if watermark.through else through),
             "listed_to": naive_utc(through),
             "visit_dimensions": [""],
-            "filtered": int(bool(query.filters)),
-            "event_filtered": int(any(name in query.filters for name in EVENT_FILTERS)),
-            "goal": pattern_regex(query.filters["goal"]) if "goal" in query.filters else "",
+            **filter_parameters(query.filters),
             "min_cell": self.min_cell,
             "tz": period.timezone,
             "interval": query.interval,
         }
-        for name in EVENT_FILTERS:
-            parameters[name] = query.filters.get(name, "")
         return parameters
 
     def from_rollups(self, query: StatsQuery, period: Period) -> bool:
