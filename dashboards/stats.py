@@ -5,13 +5,21 @@ UTC hours read the traffic rollups, the others read ``audience.events``; both gi
 numbers (tests check it), except that the rollups count visitors with a sketch that is exact only
 for small counts. Visit metrics are always those of the visits started in the period: functions of
 the set of a visit's events, whatever their order (``audience.visit_summaries``,
-schema/013_visit_pairs.sql). The events path merges every such visit from its rows; the rollup
+schema/021_engagement.sql). The events path merges every such visit from its rows; the rollup
 path reads the closed visits' rollups up to the watermark (``collector.storage.closed_visits``) and
 merges only the visits still open after it.
+
+Engaged time (README, metrics): a visit is engaged with two pageviews or the site's threshold of
+engaged time; the time on page of a page in a visit is the visit's engaged time on that path. The
+Pages, Entry pages and Exit pages rows give its average and median, in seconds, over the row's
+visits (those that showed the page, entered on it, left on it), a visit without an engagement
+event on the page counting 0 s; the Pages rows also the exit rate (exits from the page over its
+pageviews, both in those visits).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,13 +48,17 @@ class Dimension:
 
 _TRAFFIC = ("visitors", "visits", "pageviews", "bounce_rate", "visit_duration")
 _VISIT_BUCKETS = ("1", "2", "3", "4-7", "8-14", "15+")
+_PAGE_TIMES = ("time_on_page", "median_time_on_page")
+# The column of audience.visit_summaries holding the engaged ms of a visit's entry or exit page.
+_TIME_COLUMNS = {"entry_page": "entry_time", "exit_page": "exit_time"}
 DIMENSIONS = {
     d.name: d
     for d in (
-        Dimension("page", "Pages", "traffic", "path", ("visitors", "pageviews"), "page"),
+        Dimension("page", "Pages", "traffic", "path",
+                  ("visitors", "pageviews", *_PAGE_TIMES, "exit_rate"), "page"),
         Dimension("entry_page", "Entry pages", "pages", "entry_page",
-                  ("visitors", "entries", "bounce_rate"), "page"),
-        Dimension("exit_page", "Exit pages", "pages", "exit_page", ("exits",), "page"),
+                  ("visitors", "entries", "bounce_rate", *_PAGE_TIMES), "page"),
+        Dimension("exit_page", "Exit pages", "pages", "exit_page", ("exits", *_PAGE_TIMES), "page"),
         Dimension("city", "Cities", "traffic", "city", _TRAFFIC, "city"),
         Dimension("country", "Countries", "traffic", "country", _TRAFFIC, "country"),
         Dimension("operator", "Operators", "traffic", "operator", _TRAFFIC, "operator"),
@@ -95,6 +107,7 @@ def kpis(totals: dict[str, Any]) -> dict[str, int | float]:
         "pageviews": pageviews,
         "pages_per_visit": _ratio(pageviews, visits),
         "bounce_rate": _ratio(int(totals.get("bounces") or 0), visits),
+        "engagement_rate": _ratio(int(totals.get("engaged") or 0), visits),
         "visit_duration": _ratio(int(totals.get("duration") or 0), visits),
         "returning_share": _ratio(int(totals.get("returning") or 0), visitors),
     }
@@ -133,6 +146,8 @@ class Stats:
 
     def parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
         period = period or query.period
+        # Read for each call too: a new threshold counts at once (the rollups are marked stale).
+        engaged_ms = 1000 * self.store.engaged_seconds(query.site)
         rollups = self.from_rollups(query, period)
         # Read for each call: a mark of late or erased events must be seen as soon as it is made.
         watermark = self.closed_visits.watermark() if rollups else Watermark(None)
@@ -162,6 +177,7 @@ class Stats:
             "min_cell": self.min_cell,
             "tz": period.timezone,
             "interval": query.interval,
+            "engaged_ms": engaged_ms,
         }
         return parameters
 
@@ -237,11 +253,11 @@ class Stats:
             traffic = [spec for spec in specs if spec.source == "traffic"]
             visit = [spec for spec in specs if spec.source in ("pages", "visit")]
             for sql, chosen in (("breakdown_rollup", traffic), ("breakdown_visits_rollup", visit)):
-                with_visits = [spec for spec in chosen if _with_visits(spec)]
+                with_visits = [spec for spec in chosen if _with_visits(spec) or _pages(spec)]
                 if chosen:
                     queries.append((query_text(sql), parameters | {
                         "breakdowns": [spec.name for spec in chosen],
-                        "visit_dimensions": [spec.column for spec in with_visits],
+                        "visit_dimensions": [_visit_dimension(spec) for spec in with_visits],
                         "visit_breakdowns": [spec.name for spec in with_visits],
                     }))  # fmt: skip
             return queries
@@ -255,6 +271,9 @@ class Stats:
                 "dimension": spec.column,
                 "visit_column": spec.column if _with_visits(spec) else "entry_page",
                 "with_visits": int(_with_visits(spec)),
+                "with_pages": int(_pages(spec)),
+                "time_column": _TIME_COLUMNS.get(spec.name, "entry_time"),
+                "with_times": int(spec.name in _TIME_COLUMNS),
             }))  # fmt: skip
         return queries
 
@@ -273,6 +292,10 @@ class Stats:
             row["exits"] = row["visits"]
         if spec.name == "city":
             row["country"] = found.get("country") or ""
+        if "time_on_page" in spec.columns:
+            row.update(_page_times(found, row["visits"]))
+        if spec.name == "page":
+            row["exit_rate"] = _ratio(int(found["exits"]), int(found["page_pageviews"]))
         return row
 
     def realtime(self, site: str, now: datetime | None = None) -> dict[str, int]:
@@ -283,6 +306,27 @@ class Stats:
 
 def _with_visits(spec: Dimension) -> bool:
     return spec.source != "traffic" or "visits" in spec.columns
+
+
+def _pages(spec: Dimension) -> bool:
+    """The pages: their rows take the visits that showed each page, with its time and exits."""
+    return spec.name == "page"
+
+
+def _visit_dimension(spec: Dimension) -> str:
+    """The dimension of the closed visits' rollups holding a breakdown's visit metrics."""
+    return "page" if _pages(spec) else spec.column
+
+
+def _page_times(found: dict[str, Any], visits: int) -> dict[str, float | None]:
+    """The average and median time on page (seconds) over the row's visits, None without one."""
+    median = found.get("median_page_time")
+    if not visits or median is None or math.isnan(median):
+        return {"time_on_page": None, "median_time_on_page": None}
+    return {
+        "time_on_page": round(int(found["page_time"]) / visits / 1000, 1),
+        "median_time_on_page": round(float(median) / 1000, 1),
+    }
 
 
 def _ordered(spec: Dimension, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,7 +5,9 @@ no event can join it any more, except one stored late. The store owner's writer 
 now and then; each turn
 
 - writes again the rollup hours that late or erased events changed (``audience.visit_rollup_stale``,
-  marked by ``mark_late`` and ``mark_erased``);
+  marked by ``mark_late`` and ``mark_erased``), or whose engaged visits a new threshold of their
+  site changed (``mark_site``: the rollups count engaged visits with the threshold read when
+  they are written);
 - moves the watermark ``through`` forward over the hours whose visits are all closed, writing
   their rollups (``audience.visit_rollup``, ``audience.closed_visits``, and
   ``audience.visit_rollup_daily`` for the UTC days whose end it passes) before the watermark, so
@@ -107,6 +109,13 @@ class ClosedVisits:
         rows = self.store.rows(statement("event_hours_of_visitor"), {"v": visitor})
         self._mark({(str(site), _naive(hour)) for site, hour in rows})
 
+    def mark_site(self, site: str) -> None:
+        """Mark every hour of a site's visits: its engaged-visit threshold changed. Made after
+        the new threshold is saved, so that a rollup written with the old one meanwhile is
+        written again by a later turn."""
+        self.store.execute(statement("mark_site_hours"), {"site": site})
+        self._last_turn = float("-inf")
+
     def _mark(self, hours: set[tuple[str, datetime]]) -> None:
         if not hours:
             return
@@ -189,6 +198,7 @@ class ClosedVisits:
 
     def _roll_up(self, site: str, a: datetime, b: datetime) -> None:
         """Write the rollups of the visits of ``site`` that started in [a, b), in steps."""
+        engaged_ms = 1000 * self.store.engaged_seconds(site)
         while a < b:
             step_end = min(b, a + STEP)
             parameters = {
@@ -197,9 +207,11 @@ class ClosedVisits:
                 "b": step_end,
                 "rows_to": step_end + VISIT_SPAN,
                 "listed_from": a - VISIT_SPAN,
+                "engaged_ms": engaged_ms,
             }
             self.store.execute(statement("list_closed_visits"), parameters)
             self.store.execute(statement("roll_up_visits"), parameters)
+            self.store.execute(statement("roll_up_pages"), parameters)
             a = step_end
 
     def _roll_up_days(self, site: str | None, a: datetime, b: datetime) -> None:

@@ -1,4 +1,5 @@
-"""Registered sites: their domain, the origins allowed to send beacons, and their time zone."""
+"""Registered sites: their domain, the origins allowed to send beacons, their time zone, and the
+engaged time that makes a one-page visit engaged."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import orjson
 from collector import AudienceError
 
 DEFAULT_TIMEZONE = "Europe/Paris"
+DEFAULT_ENGAGED_SECONDS = 10  # as GA4 (README, metrics: engaged visits)
+MAX_ENGAGED_SECONDS = 3600
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
@@ -34,6 +37,7 @@ class Site:
     timezone: str = DEFAULT_TIMEZONE
     respect_gpc: bool = True
     count_outside_gdpr: bool = False  # a TCF CMP's gdprApplies=false counts (README, TCF)
+    engaged_seconds: int = DEFAULT_ENGAGED_SECONDS  # a visit with this engaged time is engaged
     _patterns: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +91,17 @@ def check_timezone(name: str) -> str:
     return name
 
 
+def check_engaged_seconds(value: str | int) -> int:
+    """The engaged-visit threshold: whole seconds, 1 to MAX_ENGAGED_SECONDS."""
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if not 1 <= seconds <= MAX_ENGAGED_SECONDS:
+        raise SiteError(f"engaged time: whole seconds from 1 to {MAX_ENGAGED_SECONDS}: {value!r}")
+    return seconds
+
+
 def _origin_pattern(origin: str) -> re.Pattern[str]:
     escaped = re.escape(origin.lower())
     escaped = escaped.replace(r"//\*\.", r"//([a-z0-9-]+\.)+").replace(r":\*", r":[0-9]{1,5}")
@@ -116,7 +131,8 @@ class SiteRegistry:
     def save_snapshot(self, path: Path) -> None:
         records = [
             {"domain": s.domain, "origins": list(s.origins), "timezone": s.timezone,
-             "respect_gpc": s.respect_gpc, "count_outside_gdpr": s.count_outside_gdpr}
+             "respect_gpc": s.respect_gpc, "count_outside_gdpr": s.count_outside_gdpr,
+             "engaged_seconds": s.engaged_seconds}
             for s in self._sites.values()
         ]  # fmt: skip
         # A name of its own: the admin socket and the periodic reload may both save at once.
@@ -146,6 +162,7 @@ class SiteRegistry:
                     r["timezone"],
                     r["respect_gpc"],
                     r.get("count_outside_gdpr", False),  # a snapshot written before 014
+                    r.get("engaged_seconds", DEFAULT_ENGAGED_SECONDS),  # before 021
                 )
                 for r in records
             }

@@ -32,7 +32,7 @@ from collector.storage import migrations
 from collector.storage.errors import StoreError
 from collector.storage.migrations import Transform
 from collector.storage.rows import COLUMNS, ROWS_FORMAT
-from collector.storage.sites import Site
+from collector.storage.sites import DEFAULT_ENGAGED_SECONDS, Site
 from collector.storage.sql import statement
 
 log = logging.getLogger("audience.store")
@@ -222,9 +222,14 @@ class Store:
     def sites(self) -> dict[str, Site]:
         rows = self._rows(statement("sites"))
         return {
-            domain: Site(domain, tuple(origins), timezone, bool(gpc), bool(outside_gdpr))
-            for domain, origins, timezone, gpc, outside_gdpr in rows
+            domain: Site(domain, tuple(origins), timezone, bool(gpc), bool(outside_gdpr), engaged)
+            for domain, origins, timezone, gpc, outside_gdpr, engaged in rows
         }
+
+    def engaged_seconds(self, site: str) -> int:
+        """A site's engaged-visit threshold (the default for a site never registered)."""
+        rows = self.read(statement("engaged_seconds"), {"site": site})
+        return int(next(iter(rows[0].values()))) if rows else DEFAULT_ENGAGED_SECONDS
 
     def save_site(self, site: Site, *, deleted: bool = False) -> None:
         self._command(
@@ -235,6 +240,7 @@ class Store:
                 "t": site.timezone,
                 "g": int(site.respect_gpc),
                 "c": int(site.count_outside_gdpr),
+                "e": site.engaged_seconds,
                 "u": int(time.time() * 1000),
                 "x": int(deleted),
             },

@@ -3,12 +3,14 @@
 -- daily rollups, the other hours from the hourly ones. Empty on the events path, where
 -- rolled_to = start. Included where a query says /* include rolled_up_visits */.
 (
-    SELECT dimension, hour, value, visits, bounces, duration, visitors
+    SELECT dimension, hour, value, visits, bounces, duration, engaged, page_pageviews, exits,
+        page_time, page_times, visitors
     FROM audience.visit_rollup_daily
     WHERE site = {site:String} AND dimension IN {visit_dimensions:Array(String)}
       AND hour >= {day_start:DateTime('UTC')} AND hour < {rolled_days_to:DateTime('UTC')}
     UNION ALL
-    SELECT dimension, hour, value, visits, bounces, duration, visitors
+    SELECT dimension, hour, value, visits, bounces, duration, engaged, page_pageviews, exits,
+        page_time, page_times, visitors
     FROM audience.visit_rollup
     WHERE site = {site:String} AND dimension IN {visit_dimensions:Array(String)}
       AND hour >= {start:DateTime('UTC')} AND hour < {rolled_to:DateTime('UTC')}

@@ -12,5 +12,5 @@ WITH
           AND /* include chosen_visits */
     ),
     visit_totals AS /* include visit_totals */
-SELECT visitors, pageviews, returning, visits, bounces, duration
+SELECT visitors, pageviews, returning, visits, bounces, duration, engaged
 FROM traffic, visit_totals

@@ -14,5 +14,5 @@ WITH
           AND hour >= {start:DateTime('UTC')} AND hour < {end:DateTime('UTC')}
     ),
     visit_totals AS /* include visit_totals */
-SELECT visitors, pageviews, returning, visits, bounces, duration
+SELECT visitors, pageviews, returning, visits, bounces, duration, engaged
 FROM traffic, returning, visit_totals

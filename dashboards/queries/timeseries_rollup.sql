@@ -5,7 +5,7 @@ SELECT
     traffic.all_visitors AS visitors, traffic.all_pageviews AS pageviews,
     traffic.returning_visitors AS returning,
     visit_cells.all_visits AS visits, visit_cells.all_bounces AS bounces,
-    visit_cells.all_duration AS duration
+    visit_cells.all_duration AS duration, visit_cells.all_engaged AS engaged
 FROM
 (
     SELECT

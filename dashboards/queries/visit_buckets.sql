@@ -9,12 +9,14 @@
                 toString(toDate(started, {tz:String}))) AS bucket,
         sum(visits) AS all_visits,
         sum(bounces) AS all_bounces,
-        sum(duration) AS all_duration
+        sum(duration) AS all_duration,
+        sum(engaged) AS all_engaged
     FROM
     (
-        SELECT hour AS started, visits, bounces, duration FROM /* include rolled_up_visits */
+        SELECT hour AS started, visits, bounces, duration, engaged
+        FROM /* include rolled_up_visits */
         UNION ALL
-        SELECT visit_start, 1, visit_pageviews = 1, toUInt64(duration)
+        SELECT visit_start, 1, visit_pageviews = 1, toUInt64(duration), engaged
         FROM /* include visits_started */
     )
     GROUP BY bucket

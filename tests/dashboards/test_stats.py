@@ -1,13 +1,17 @@
 """The stats layer against an independent computation of DESIGN section 5.
 
 Realistic visitors go through the real pipeline (consent, GeoIP, User-Agent, visitor state) into
-the embedded store with the writer's insert; then every number of the summary, every breakdown
-and the time series is recomputed here in plain Python from the stored events, visit by visit,
-for several periods, filters and time zones, on the rollups and on the events.
+the embedded store with the writer's insert, and the closed visits are rolled up; then every
+number of the summary, every breakdown and the time series is recomputed here in plain Python
+from the stored events, visit by visit, for several periods, filters and time zones, on the
+rollups and on the events. That includes the engaged time (README, metrics): the engagement rate
+with the site's own threshold (not the default), and the time on page (average, median) and exit
+rate of the Pages, Entry pages and Exit pages rows.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,18 +28,22 @@ from collector.demo.traffic import VisitorModel, networks
 from collector.ingest.geo import GeoLocator
 from collector.ingest.pipeline import Accepted, Incoming, Pipeline
 from collector.ops.metrics import Metrics
+from collector.storage.closed_visits import ClosedVisits
 from collector.storage.rows import COLUMNS, encode_row
 from collector.storage.sites import Site, SiteRegistry
 from collector.storage.store import Store
 from collector.web.ratelimit import RateLimiter
 from collector.web.visitor import StateSigner
 from dashboards.periods import Period, StatsQuery
+from dashboards.site_admin import SiteAdmin
 from dashboards.stats import DIMENSIONS, OTHER, UNKNOWN, Stats
 from tests.conftest import migrated_store_at
 
 SITE = "shop.example"
 TODAY = date(2026, 11, 20)
 DAYS = 12
+ENGAGED_SECONDS = 25  # the site's threshold, not the default
+PAGE_COLUMNS = ("time_on_page", "median_time_on_page", "exit_rate")
 
 
 def feed(store: Store, folder: Path) -> None:
@@ -73,6 +81,11 @@ def feed(store: Store, folder: Path) -> None:
             rows.append(encode_row(outcome.row))
     for index in range(0, len(rows), 1000):
         store.insert_events(rows[index : index + 1000], f"stats-test-{index}")
+    store.save_site(Site(SITE, engaged_seconds=ENGAGED_SECONDS))
+    # The visits closed by then are rolled up: the rollup path reads them.
+    closed = ClosedVisits(store)
+    while closed.turn(datetime(2026, 11, 25, tzinfo=UTC), budget=60.0):
+        pass
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +113,24 @@ class Visit:
     @property
     def pageviews(self) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == "pageview"]
+
+    @property
+    def engaged(self) -> bool:
+        return self.engaged_after(ENGAGED_SECONDS)
+
+    def engaged_after(self, seconds: int) -> bool:
+        engaged_ms = sum(e["engaged_ms"] for e in self.events if e["type"] == "engagement")
+        return len(self.pageviews) >= 2 or engaged_ms >= 1000 * seconds
+
+    def time_on(self, path: str) -> int:
+        """The visit's engaged ms on a page: its engagement events there."""
+        return sum(e["engaged_ms"] for e in self.events if e["type"] == "engagement"
+                   and e["path"] == path)  # fmt: skip
+
+
+# What a page's row takes from one visit: its time on the page (ms), its pageviews of the page in
+# the visit, whether the visit left on it.
+Sample = tuple[int, int, bool]
 
 
 class Reference:
@@ -138,23 +169,36 @@ class Reference:
             "visits": len(visits),
             "bounces": sum(len(v.pageviews) == 1 for v in visits),
             "duration": sum((v.events[-1]["ts"] - v.start).total_seconds() for v in visits),
+            "engaged": sum(v.engaged for v in visits),
         }
 
     def breakdown(self, period: Period, filters: dict[str, str], name: str) -> dict[str, Any]:
         events, visits = self.select(period, filters)
         spec = DIMENSIONS[name]
         cells: dict[str, tuple[list[Any], list[Visit]]] = defaultdict(lambda: ([], []))
+        samples: dict[str, list[Sample]] = defaultdict(list)
         if spec.source == "pages":
             for visit in visits:
                 if visit.pageviews:
                     page = visit.pageviews[0 if name == "entry_page" else -1]["path"]
                     cells[page][1].append(visit)
+                    samples[page].append((visit.time_on(page), 0, False))
         elif spec.source == "frequency":
             per_visitor: dict[int, list[Visit]] = defaultdict(list)
             for visit in visits:
                 per_visitor[visit.events[0]["visitor"]].append(visit)
             for own in per_visitor.values():
                 cells[bucket(len(own))][1].extend(own)
+        elif name == "page":
+            # A page's visits: those that showed it; a row for the pages with events in the period.
+            for event in events:
+                cells[label(event, name)][0].append(event)
+            for visit in visits:
+                for page in {e["path"] for e in visit.pageviews} & cells.keys():
+                    cells[page][1].append(visit)
+                    shown = sum(e["path"] == page for e in visit.pageviews)
+                    exit_page = visit.pageviews[-1]["path"]
+                    samples[page].append((visit.time_on(page), shown, exit_page == page))
         else:
             for event in events:
                 if spec.source == "traffic":
@@ -163,6 +207,7 @@ class Reference:
                 cells[label(visit.events[0], name)][1].append(visit)
         result: dict[str, Any] = {}
         folded: tuple[list[Any], list[Visit]] = ([], [])
+        folded_samples: list[Sample] = []
         for value, (cell_events, cell_visits) in cells.items():
             counted = (
                 cell_events if spec.source == "traffic" else [v.events[0] for v in cell_visits]
@@ -171,16 +216,25 @@ class Reference:
             if size < self.min_cell:
                 folded[0].extend(cell_events)
                 folded[1].extend(cell_visits)
+                folded_samples.extend(samples[value])
             else:
-                result[value or UNKNOWN] = self.row(spec.source, cell_events, cell_visits)
+                row = self.row(spec.source, cell_events, cell_visits, samples[value])
+                result[value or UNKNOWN] = row
         if folded[0] or folded[1]:
-            result[OTHER] = self.row(spec.source, *folded)
+            result[OTHER] = self.row(spec.source, *folded, folded_samples)
         return result
 
-    def row(self, source: str, events: list[Any], visits: list[Visit]) -> dict[str, Any]:
+    def row(
+        self, source: str, events: list[Any], visits: list[Visit], samples: list[Sample]
+    ) -> dict[str, Any]:
         totals = self.totals(events, visits)
         if source != "traffic":
             totals["visitors"] = len({v.events[0]["visitor"] for v in visits})
+        times = [time for time, _, _ in samples]
+        totals["time_on_page"] = round(sum(times) / len(times) / 1000, 1) if times else None
+        totals["median_time_on_page"] = round(statistics.median(times) / 1000, 1) if times else None
+        views, exits = sum(s[1] for s in samples), sum(s[2] for s in samples)
+        totals["exit_rate"] = round(exits / views, 4) if views else 0.0
         return totals
 
 
@@ -226,8 +280,10 @@ def ratios(totals: dict[str, Any]) -> dict[str, Any]:
         "pageviews": totals["pageviews"],
         "pages_per_visit": round(totals["pageviews"] / visits, 4) if visits else 0.0,
         "bounce_rate": round(totals["bounces"] / visits, 4) if visits else 0.0,
+        "engagement_rate": round(totals["engaged"] / visits, 4) if visits else 0.0,
         "visit_duration": round(totals["duration"] / visits, 4) if visits else 0.0,
         "returning_share": round(totals["returning"] / visitors, 4) if visitors else 0.0,
+        **{k: totals[k] for k in PAGE_COLUMNS if k in totals},
     }
 
 
@@ -334,3 +390,38 @@ def test_realtime_counts_the_last_five_minutes(store: Store, reference: Referenc
                     if e["ts"] >= (last - timedelta(minutes=5)).replace(tzinfo=None)})  # fmt: skip
     assert Stats(store, 1).realtime(SITE, now=last) == {"visitors": expected, "minutes": 5}
     assert expected >= 1
+
+
+def test_a_new_engaged_threshold_counts_at_once_and_is_rolled_up_again(
+    store: Store, reference: Reference
+) -> None:
+    """Changing a site's threshold marks its rolled-up hours: the rollup path merges the visits
+    until the writer's next turn has written them again, and is right before and after it. (The
+    module's store, one per process; its threshold is put back.)"""
+    period = Period("custom", date(2026, 11, 8), date(2026, 11, 19), "Europe/Paris")
+    query = StatsQuery(SITE, period, {}, "day")
+    _, visits = reference.select(period, {})
+    closed, stats, admin = ClosedVisits(store), Stats(store, min_cell=1), SiteAdmin(store)
+
+    def expected(seconds: int) -> float:
+        return round(sum(v.engaged_after(seconds) for v in visits) / len(visits), 4)
+
+    def marks() -> int:
+        return int(store.rows("SELECT count() FROM audience.visit_rollup_stale")[0][0])
+
+    assert expected(3) != expected(ENGAGED_SECONDS), "the data must tell the thresholds apart"
+    assert stats.totals(query)["engagement_rate"] == expected(ENGAGED_SECONDS)
+    try:
+        admin.edit("test", Site(SITE, engaged_seconds=3))
+        assert marks() > 0
+        assert stats.totals(query)["engagement_rate"] == expected(3), "merged meanwhile"
+        closed.turn(datetime(2026, 11, 25, tzinfo=UTC))
+        assert marks() == 0
+        assert stats.totals(query)["engagement_rate"] == expected(3), "rolled up again"
+        rolled = store.rows("SELECT sum(engaged) FROM audience.visit_rollup WHERE dimension = ''")
+        assert rolled[0][0] == sum(v.engaged_after(3) for v in reference.visits if v.pageviews)
+    finally:
+        admin.edit("test", Site(SITE, engaged_seconds=ENGAGED_SECONDS))
+        closed.turn(datetime(2026, 11, 25, tzinfo=UTC))
+    assert marks() == 0
+    assert stats.totals(query)["engagement_rate"] == expected(ENGAGED_SECONDS)

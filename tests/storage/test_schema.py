@@ -211,6 +211,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "018_goals_funnels.sql",
         "019_annotations.sql",
         "020_email_reports.sql",
+        "021_engagement.sql",
         "retention.sql (25 months)",
     ]
 
@@ -232,3 +233,12 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         {"visit": 20, "visitor": 2, "start": now + 40, "end": now + 40, "pageviews": 1,
          "entry": "/home", "exit": "/home", "first_city": "Paris", "number": 3},
     ]  # fmt: skip
+    # 021: the engaged time of the stored events counts, per visit and per page it showed.
+    engaged = store.query_dicts(
+        "SELECT visit, sum(engaged_ms) AS engaged_ms, sumMap(pages) AS pages"
+        " FROM audience.visits GROUP BY visit ORDER BY visit"
+    )
+    assert engaged == [
+        {"visit": 10, "engaged_ms": 900, "pages": (["/home", "/pricing"], [1, 1], [0, 900])},
+        {"visit": 20, "engaged_ms": 0, "pages": (["/home"], [1], [0])},
+    ]
