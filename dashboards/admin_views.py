@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from collector.storage.sites import DEFAULT_TIMEZONE, Site, SiteError
+from collector.storage.sites import DEFAULT_ENGAGED_SECONDS, DEFAULT_TIMEZONE, Site, SiteError
 from dashboards import auth, install
 from dashboards.auth import Principal
 from dashboards.context import dashboards_of
@@ -33,6 +33,7 @@ def _site_of_form(fields: dict[str, str], domain: str | None = None) -> Site:
         fields.get("timezone", DEFAULT_TIMEZONE),
         respect_gpc=fields.get("gpc") != "ignore",
         count_outside_gdpr=fields.get("outside_gdpr") == "count",
+        engaged_seconds=fields.get("engaged_seconds", "").strip() or DEFAULT_ENGAGED_SECONDS,
     )
 
 
@@ -44,6 +45,7 @@ def _form_values(site: Site | None, fields: dict[str, str] | None = None) -> dic
             "timezone": fields.get("timezone", DEFAULT_TIMEZONE),
             "gpc": fields.get("gpc", "honour"),
             "outside_gdpr": fields.get("outside_gdpr", "nothing"),
+            "engaged_seconds": fields.get("engaged_seconds", DEFAULT_ENGAGED_SECONDS),
         }
     return {
         "domain": site.domain if site else "",
@@ -51,6 +53,7 @@ def _form_values(site: Site | None, fields: dict[str, str] | None = None) -> dic
         "timezone": site.timezone if site else DEFAULT_TIMEZONE,
         "gpc": "honour" if site is None or site.respect_gpc else "ignore",
         "outside_gdpr": "count" if site and site.count_outside_gdpr else "nothing",
+        "engaged_seconds": site.engaged_seconds if site else DEFAULT_ENGAGED_SECONDS,
     }
 
 

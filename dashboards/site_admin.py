@@ -11,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from collector.storage.closed_visits import ClosedVisits
 from collector.storage.site_data import erase_site
-from collector.storage.sites import Site, SiteError, check_origin, check_timezone, normalize_domain
+from collector.storage.sites import (
+    DEFAULT_ENGAGED_SECONDS,
+    Site,
+    SiteError,
+    check_engaged_seconds,
+    check_origin,
+    check_timezone,
+    normalize_domain,
+)
 from collector.storage.store import Store
 from dashboards.audit import AuditLog
 
@@ -23,6 +32,7 @@ def site_from(
     timezone: str = "Europe/Paris",
     respect_gpc: bool = True,
     count_outside_gdpr: bool = False,
+    engaged_seconds: int | str = DEFAULT_ENGAGED_SECONDS,
 ) -> Site:
     """A site from what a form or a command gave; SiteError names what is wrong."""
     return Site(
@@ -31,6 +41,7 @@ def site_from(
         check_timezone(timezone.strip()),
         respect_gpc=respect_gpc,
         count_outside_gdpr=count_outside_gdpr,
+        engaged_seconds=check_engaged_seconds(engaged_seconds),
     )
 
 
@@ -43,7 +54,10 @@ def choices(site: Site) -> tuple[str, str]:
 
 def describe(site: Site) -> str:
     """A site's settings in one line, for the audit."""
-    return f"origins {' '.join(site.origins)}; {site.timezone}; {'; '.join(choices(site))}"
+    return (
+        f"origins {' '.join(site.origins)}; {site.timezone}; {'; '.join(choices(site))}; "
+        f"engaged after {site.engaged_seconds} s"
+    )
 
 
 @dataclass(frozen=True)
@@ -96,7 +110,12 @@ class SiteAdmin:
         return Removal(site.domain, tables)
 
     def _save(self, actor: str, action: str, site: Site) -> Site:
+        before = self.store.sites().get(site.domain)
         self.store.save_site(site)
+        if before is None or before.engaged_seconds != site.engaged_seconds:
+            # The closed visits' rollups counted engaged visits with the old threshold: their
+            # hours are written again (the dashboards merge those visits meanwhile).
+            ClosedVisits(self.store).mark_site(site.domain)
         self.sites_changed()
         self.audit.record(actor, action, site.domain, describe(site))
         return site

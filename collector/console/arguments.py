@@ -14,7 +14,7 @@ from collector.console import goals as goals_cli
 from collector.console.commands import ERRORS, STORE_COMMANDS, Context
 from collector.ops import geoip_update
 from collector.privacy import cli as privacy_cli
-from collector.storage.sites import DEFAULT_TIMEZONE
+from collector.storage.sites import DEFAULT_ENGAGED_SECONDS, DEFAULT_TIMEZONE
 from dashboards.account_rules import ROLES
 
 
@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="count visitors to whom the TCF consent manager says the GDPR does not apply "
         '(gdprApplies false; the tag must also say data-outside-gdpr="count"); '
         "default: count nothing without a consent",
+    )
+    add.add_argument(
+        "--engaged-seconds",
+        type=int,
+        default=DEFAULT_ENGAGED_SECONDS,
+        help="seconds of engaged time that make a one-page visit engaged (default: %(default)s)",
     )
     site_commands.add_parser("list", help="list the registered sites")
     remove = site_commands.add_parser(

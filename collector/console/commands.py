@@ -161,6 +161,7 @@ def _sites(arguments: argparse.Namespace, context: Context) -> int:
                 arguments.timezone,
                 respect_gpc=not arguments.ignore_gpc,
                 count_outside_gdpr=arguments.count_outside_gdpr,
+                engaged_seconds=arguments.engaged_seconds,
             )
             admin.save(shell_actor(), site)
             print(f"site {site.domain} registered; origins: {', '.join(site.origins)}", file=out)
@@ -168,7 +169,10 @@ def _sites(arguments: argparse.Namespace, context: Context) -> int:
             for site in admin.sites().values():
                 gpc, gdpr = choices(site)
                 origins = " ".join(site.origins)
-                print(f"{site.domain}\t{site.timezone}\t{gpc}\t{gdpr}\t{origins}", file=out)
+                engaged = f"engaged after {site.engaged_seconds} s"
+                print(
+                    f"{site.domain}\t{site.timezone}\t{gpc}\t{gdpr}\t{engaged}\t{origins}", file=out
+                )
         else:
             removal = admin.remove(shell_actor(), arguments.domain, erase=arguments.erase)
             fate = (

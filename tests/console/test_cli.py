@@ -36,7 +36,7 @@ def test_sites_add_list_remove(tmp_path: Path, geo_files: GeoFiles) -> None:
         env,
         "sites", "add", "shop.test", "--origin", "https://shop.test",
         "--origin", "http://localhost:*", "--timezone", "America/Montreal", "--ignore-gpc",
-        "--count-outside-gdpr",
+        "--count-outside-gdpr", "--engaged-seconds", "30",
     )  # fmt: skip
     assert custom.returncode == 0, custom.stderr
     local = audience(env, "sites", "add", "localhost")
@@ -47,7 +47,7 @@ def test_sites_add_list_remove(tmp_path: Path, geo_files: GeoFiles) -> None:
     assert listed[0].split("\t")[2:4] == ["honours GPC", "consent only"]
     assert listed[2].split("\t") == [
         "shop.test", "America/Montreal", "ignores GPC", "counts outside GDPR",
-        "https://shop.test http://localhost:*",
+        "engaged after 30 s", "https://shop.test http://localhost:*",
     ]  # fmt: skip
 
     removed = audience(env, "sites", "remove", "example.com")

@@ -195,7 +195,7 @@ def test_an_admin_edits_then_removes_keeping_or_erasing_the_data(live: LiveServe
     done = [(a["actor"], a["action"], a["target"], a["detail"]) for a in reversed(actions)]
     assert done == [
         (ADMIN, "site.edit", "keep.example", "origins https://keep.example https://*.keep.example; "
-         "Asia/Tokyo; honours GPC; consent only"),
+         "Asia/Tokyo; honours GPC; consent only; engaged after 10 s"),
         (ADMIN, "site.remove", "keep.example", "data kept until retention"),
         (ADMIN, "site.remove", "erase.example", "data erased"),
     ]  # fmt: skip
@@ -250,7 +250,8 @@ def test_the_cli_shares_the_implementation_and_is_audited(
         store.close()
     assert [(r["action"], r["target"], r["detail"]) for r in rows] == [
         ("site.add", "cli.example",
-         "origins https://cli.example https://*.cli.example; UTC; honours GPC; consent only"),
+         "origins https://cli.example https://*.cli.example; UTC; honours GPC; consent only; "
+         "engaged after 10 s"),
         ("site.remove", "cli.example", "data erased"),
     ]  # fmt: skip
     assert all(row["actor"].startswith("cli") for row in rows)
