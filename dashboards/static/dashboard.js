@@ -16,9 +16,13 @@
     pages_per_visit: "Pages per visit",
     visit_duration: "Visit duration",
     bounce_rate: "Bounce rate",
+    engagement_rate: "Engagement rate",
     returning_share: "Returning visitors",
   };
-  var RATIOS = { bounce_rate: true, returning_share: true, share: true };
+  var RATIOS = {
+    bounce_rate: true, engagement_rate: true, exit_rate: true, returning_share: true, share: true,
+  };
+  var DURATIONS = { visit_duration: true, time_on_page: true, median_time_on_page: true };
   var COUNTS = { visitors: true, visits: true, pageviews: true, entries: true, exits: true };
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   // Beside this script, whatever path prefix the product is served under.
@@ -54,7 +58,7 @@
       var p = value * 100;
       return (p > 0 && p < 10 ? p.toFixed(1) : p.toFixed(0)) + "%";
     }
-    if (metric === "visit_duration") return duration(value);
+    if (DURATIONS[metric]) return duration(value);
     if (metric === "pages_per_visit") return value.toFixed(2);
     return integer.format(value);
   }

@@ -92,7 +92,9 @@ def test_api_answers_the_stats_and_refuses_strangers(
         exported = http.get(f"/sites/{SITE}/export/page.csv?period=today", headers=admin)
         assert exported.headers["content-type"].startswith("text/csv")
         assert list(csv.reader(io.StringIO(exported.text))) == [
-            ["page", "visitors", "pageviews"], ["/", "2", "2"], ["/pricing", "1", "1"],
+            # No engagement beacon: 0 s on each page. "/" ends one of its two views' visits.
+            ["page", "visitors", "pageviews", "time_on_page", "median_time_on_page", "exit_rate"],
+            ["/", "2", "2", "0.0", "0.0", "0.5"], ["/pricing", "1", "1", "0.0", "0.0", "1.0"],
         ]  # fmt: skip
         page = http.get(f"/sites/{SITE}?period=today&format=json", headers=admin).json()
         assert (

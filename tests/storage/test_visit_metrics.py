@@ -5,9 +5,11 @@ the visitor state, every number the dashboards show (``Stats.summary``, every br
 ``DIMENSIONS`` with ``min_cell=1``, the time series) equals, on both query paths (rollups and
 events), an independent computation in plain Python from the rows read back from
 ``audience.events``, visit by visit (DESIGN section 5: every visit metric is a function of the set
-of the visit's stored events); that every breakdown asked at once (as the dashboard page asks
-them) gives the rows it gives alone; and that no count is negative, every rate lies in [0, 1],
-exits and bounces never exceed visits, and the two paths agree.
+of the visit's stored events), the engaged time included (the engagement rate with the site's
+own threshold, the time on page and exit rate of the page rows); that every breakdown asked at
+once (as the dashboard page asks them) gives the rows it gives alone; and that no count is
+negative, every rate lies in [0, 1], exits and bounces never exceed visits, and the two paths
+agree.
 
 The browsing (``tests.browsing``): browsers, each one cookie jar shared by its tabs, open and
 restore tabs together (forking the signed state), race the leaving page's beacon against the
@@ -34,6 +36,13 @@ The reference follows the definitions below; where they left room, these choices
   the distinct visitors of the visits in the cell.
 - Engagement-only groups are not visits, but their events count for visitors, returning visitors
   and the event breakdowns' visitors.
+- Engaged time (README, metrics): a visit's is the sum of its engagement events' engaged_ms (a
+  duplicated delivery counts twice, as stored); a page's in a visit, that of its engagement events
+  on the page's path. A visit is engaged with two pageviews or the site's threshold (drawn). The
+  time on page of a row is the average and median (seconds, one decimal; None without a visit)
+  over its visits: the visits entering or leaving on the page, or for the Pages those showing
+  it, which have a row only when the page has an event in the period; the exit rate, the visits
+  leaving on the page over its pageviews in the visits showing it.
 - Breakdown rows are matched by ``value``; with ``min_cell=1`` none may be "Other"; a row exists
   when it has visitors or visits (``Stats`` drops the others, the reference never makes them).
 - Time-series buckets are those of ``Period.buckets`` ('hour': local '%Y-%m-%d %H:00', 'day':
@@ -55,6 +64,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,10 +121,12 @@ KPIS = (
     "pageviews",
     "pages_per_visit",
     "bounce_rate",
+    "engagement_rate",
     "visit_duration",
     "returning_share",
 )
-RATES = ("bounce_rate", "returning_share")
+RATES = ("bounce_rate", "engagement_rate", "returning_share", "exit_rate")
+PAGE_TIMES = ("time_on_page", "median_time_on_page")
 # What a visit takes from its first event: each its value there (a tie on the second: the smallest).
 ATTRIBUTES = (
     "visit_number",
@@ -248,10 +260,16 @@ class Visit:
     entry: str
     exit: str
     first: dict[str, Any]  # per attribute, its value on the first event (ties: the smallest)
+    engaged_ms: int
+    shown: dict[str, int]  # pageviews per path
+    times: dict[str, int]  # engaged ms per path
 
     @property
     def bounce(self) -> bool:
         return self.pageviews == 1
+
+    def engaged(self, seconds: int) -> bool:
+        return self.pageviews >= 2 or self.engaged_ms >= 1000 * seconds
 
 
 def group_visits(rows: list[dict[str, Any]]) -> list[Visit]:
@@ -270,9 +288,17 @@ def group_visits(rows: list[dict[str, Any]]) -> list[Visit]:
         )[1]
         start, end = min(e["ts"] for e in events), max(e["ts"] for e in events)
         duration = int((end - start).total_seconds())
+        engagements = [e for e in events if e["type"] == "engagement"]
+        times: dict[str, int] = defaultdict(int)
+        for event in engagements:
+            times[event["path"]] += event["engaged_ms"]
         visits.append(
-            Visit(first["visitor"], start, duration, len(shown), shown[0][1], shown[-1][1], first)
-        )
+            Visit(
+                first["visitor"], start, duration, len(shown), shown[0][1], shown[-1][1], first,
+                sum(e["engaged_ms"] for e in engagements), Counter(path for _, path in shown),
+                dict(times),
+            )
+        )  # fmt: skip
     return visits
 
 
@@ -327,12 +353,24 @@ def visit_value(visit: Visit, dimension: str) -> str:
     return event_value(visit.first, dimension)
 
 
-def visit_cell(visits: list[Visit]) -> dict[str, Any]:
+def visit_cell(visits: list[Visit], threshold: int) -> dict[str, Any]:
     count = len(visits)
     return {
         "visits": count,
         "bounce_rate": ratio(sum(v.bounce for v in visits), count),
+        "engagement_rate": ratio(sum(v.engaged(threshold) for v in visits), count),
         "visit_duration": ratio(sum(v.duration for v in visits), count),
+    }
+
+
+def page_times(visits: list[Visit], page: str) -> dict[str, Any]:
+    """The time on ``page`` over ``visits``: average and median in seconds, one decimal."""
+    times = [v.times.get(page, 0) for v in visits]
+    if not times:
+        return dict.fromkeys(PAGE_TIMES)
+    return {
+        "time_on_page": round(sum(times) / len(times) / 1000, 1),
+        "median_time_on_page": round(statistics.median(times) / 1000, 1),
     }
 
 
@@ -340,9 +378,10 @@ Flat = dict[tuple[str, ...], Any]
 
 
 class Reference:
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]], threshold: int) -> None:
         self.rows = rows
         self.visits = group_visits(rows)
+        self.threshold = threshold  # the site's engaged seconds
 
     def chosen(
         self, period: Period, bucket: str | None = None, interval: str = ""
@@ -366,7 +405,7 @@ class Reference:
             "pageviews": pageviews,
             "pages_per_visit": ratio(pageviews, len(visits)),
             "returning_share": ratio(returning, visitors),
-            **visit_cell(visits),
+            **visit_cell(visits, self.threshold),
         }
 
     def totals(self, period: Period, interval: str) -> Flat:
@@ -404,19 +443,32 @@ class Reference:
                 by_visit[visit_value(visit, dimension)].append(visit)
         if DIMENSIONS[dimension].source in ("pages", "visit"):
             for value, own in by_visit.items():
-                cells[value] = {"visitors": len({v.visitor for v in own}), **visit_cell(own)}
+                cells[value] = {
+                    "visitors": len({v.visitor for v in own}),
+                    **visit_cell(own, self.threshold),
+                    **page_times(own, value),
+                }
                 cells[value]["entries"] = cells[value]["exits"] = len(own)
             return cells
         by_event: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for event in events:
             by_event[event_value(event, dimension)].append(event)
+        if dimension == "page":  # the visits showing each page with an event in the period
+            for visit in visits:
+                for page in visit.shown.keys() & by_event.keys():
+                    by_visit[page].append(visit)
         for value in by_event.keys() | by_visit.keys():
             own_events = by_event.get(value, [])
+            own = by_visit.get(value, [])
             cells[value] = {
                 "visitors": len({e["visitor"] for e in own_events}),
                 "pageviews": sum(e["type"] == "pageview" for e in own_events),
-                **visit_cell(by_visit.get(value, [])),
+                **visit_cell(own, self.threshold),
             }
+            if dimension == "page":
+                cells[value] |= page_times(own, value)
+                shown = sum(v.shown[value] for v in own)
+                cells[value]["exit_rate"] = ratio(sum(v.exit == value for v in own), shown)
         return cells
 
 
@@ -457,6 +509,8 @@ def invariants(flat: Flat) -> list[str]:
     """Negative counts, rates outside [0, 1], more entries or exits than visits."""
     problems = []
     for key, value in flat.items():
+        if value is None and key[-1] in PAGE_TIMES:
+            continue  # a row without a visit has no time on page
         if value is None or value < 0 or (key[-1] in RATES and value > 1):
             problems.append(f"{' '.join(key)} = {value}")
     visits = flat["summary", "visits"]
@@ -534,21 +588,31 @@ def verdict(found: list[str], where: str, rows: list[dict[str, Any]]) -> None:
             st.booleans(),  # the writer's next turn came, or the late rows' marks still wait
         ),
     ),
+    threshold=st.integers(1, 600),  # the site's engaged seconds
 )
-@example(played=[PARALLEL_TABS], asked=QUERIES[0], rolled=None)
-@example(played=[LEAVING_RACES_NEXT_PAGE], asked=QUERIES[0], rolled=(2 * 3600, 3, True))
-@example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2], rolled=(2 * 86_400, 2, False))
+@example(played=[PARALLEL_TABS], asked=QUERIES[0], rolled=None, threshold=10)
+@example(
+    played=[LEAVING_RACES_NEXT_PAGE], asked=QUERIES[0], rolled=(2 * 3600, 3, True), threshold=1
+)
+@example(
+    played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[2], rolled=(2 * 86_400, 2, False), threshold=600
+)
 # Rolled up 40 minutes after a visit across the hour: the watermark is that hour.
-@example(played=[ACROSS_THE_HOUR], asked=QUERIES[0], rolled=(13_500, 0, True))
+@example(played=[ACROSS_THE_HOUR], asked=QUERIES[0], rolled=(13_500, 0, True), threshold=10)
 # A visit that changes networks, rolled up two days later: its city is its first event's.
-@example(played=[NETWORK_CHANGED_IN_A_VISIT], asked=QUERIES[0], rolled=(2 * 86_400, 0, True))
+@example(
+    played=[NETWORK_CHANGED_IN_A_VISIT], asked=QUERIES[0], rolled=(2 * 86_400, 0, True), threshold=5
+)
 # Rolled up two days later, half the rows late: whole UTC days come from the daily rollups.
-@example(played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[0], rolled=(2 * 86_400, 2, True))
+@example(
+    played=[RESTORED_AFTER_MIDNIGHT], asked=QUERIES[0], rolled=(2 * 86_400, 2, True), threshold=30
+)
 def test_visit_metrics_are_functions_of_the_stored_events(
     world: World,
     played: list[Browser],
     asked: tuple[Period, str],
     rolled: tuple[int, int, bool] | None,
+    threshold: int,
 ) -> None:
     site = f"visits{next(_sites)}.example"
     pipeline = Pipeline(
@@ -559,6 +623,7 @@ def test_visit_metrics_are_functions_of_the_stored_events(
         metrics=Metrics(),
     )
     delivered = play(pipeline, site, played)
+    world.store.save_site(Site(site, timezone=TIMEZONE, engaged_seconds=threshold))
     for table in ROLLUP_TABLES:  # the rollups of this example only
         world.store.execute(f"TRUNCATE TABLE audience.{table}")
     if rolled is None:
@@ -570,7 +635,7 @@ def test_visit_metrics_are_functions_of_the_stored_events(
     period, interval = asked
     query = StatsQuery(site, period, {}, interval)
     where = f"{period.first} to {period.last} in {period.timezone}, by {interval}"
-    reference = Reference(rows)
+    reference = Reference(rows, threshold)
     paths = {
         "rollups": Stats(world.store, 1, rollups=True),
         "events": Stats(world.store, 1, rollups=False),
