@@ -166,14 +166,25 @@ def test_an_admin_edits_then_removes_keeping_or_erasing_the_data(live: LiveServe
         assert answer.status_code == 202
     live.wait_stored(2)
     with signed_in(live, ADMIN) as admin:
+        form = admin.get("/sites/keep.example/settings")
+        assert 'name="engaged_seconds"' in form.text and 'value="10"' in form.text
         edited = admin.post(
-            "/sites/keep.example/settings", data={"timezone": "Asia/Tokyo"}, headers=SAME_ORIGIN
+            "/sites/keep.example/settings",
+            data={"timezone": "Asia/Tokyo", "engaged_seconds": "30"},
+            headers=SAME_ORIGIN,
         )
         assert edited.status_code == 303
-        assert live.app.runtime.sites.get("keep.example").timezone == "Asia/Tokyo"  # type: ignore[union-attr]
+        kept = live.app.runtime.sites.get("keep.example")
+        assert kept is not None and (kept.timezone, kept.engaged_seconds) == ("Asia/Tokyo", 30)
+        assert live.store.engaged_seconds("keep.example") == 30
         unknown = admin.post("/sites/keep.example/settings", data={"timezone": "Mars/Olympus"},
                              headers=SAME_ORIGIN)  # fmt: skip
         assert unknown.status_code == 400 and "Mars/Olympus" in unknown.text
+        for wrong in ("0", "3601", "ten"):
+            refused = admin.post("/sites/keep.example/settings",
+                                 data={"timezone": "UTC", "engaged_seconds": wrong},
+                                 headers=SAME_ORIGIN)  # fmt: skip
+            assert refused.status_code == 400 and "engaged time" in refused.text, wrong
 
         confirm = admin.get("/sites/keep.example/remove")
         assert "Keep it until the retention ends (25 months" in confirm.text
@@ -195,7 +206,7 @@ def test_an_admin_edits_then_removes_keeping_or_erasing_the_data(live: LiveServe
     done = [(a["actor"], a["action"], a["target"], a["detail"]) for a in reversed(actions)]
     assert done == [
         (ADMIN, "site.edit", "keep.example", "origins https://keep.example https://*.keep.example; "
-         "Asia/Tokyo; honours GPC; consent only; engaged after 10 s"),
+         "Asia/Tokyo; honours GPC; consent only; engaged after 30 s"),
         (ADMIN, "site.remove", "keep.example", "data kept until retention"),
         (ADMIN, "site.remove", "erase.example", "data erased"),
     ]  # fmt: skip
