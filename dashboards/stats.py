@@ -264,14 +264,14 @@ class Stats:
         for spec in specs:
             if spec.source == "frequency":
                 continue
-            sql = "breakdown_events" if spec.source == "traffic" else "breakdown_visits"
+            sql = "breakdown_visits" if spec.source != "traffic" else "breakdown_events"
+            sql = "breakdown_pages" if _pages(spec) else sql
             # A dimension without visit metrics (pages) names a column of every visit, never read.
             queries.append((query_text(sql), parameters | {
                 "breakdown": spec.name,
                 "dimension": spec.column,
                 "visit_column": spec.column if _with_visits(spec) else "entry_page",
                 "with_visits": int(_with_visits(spec)),
-                "with_pages": int(_pages(spec)),
                 "time_column": _TIME_COLUMNS.get(spec.name, "entry_time"),
                 "with_times": int(spec.name in _TIME_COLUMNS),
             }))  # fmt: skip

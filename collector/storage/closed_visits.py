@@ -211,7 +211,6 @@ class ClosedVisits:
             }
             self.store.execute(statement("list_closed_visits"), parameters)
             self.store.execute(statement("roll_up_visits"), parameters)
-            self.store.execute(statement("roll_up_pages"), parameters)
             a = step_end
 
     def _roll_up_days(self, site: str | None, a: datetime, b: datetime) -> None:
