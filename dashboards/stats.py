@@ -264,15 +264,18 @@ class Stats:
         for spec in specs:
             if spec.source == "frequency":
                 continue
-            sql = "breakdown_visits" if spec.source != "traffic" else "breakdown_events"
-            sql = "breakdown_pages" if _pages(spec) else sql
-            # A dimension without visit metrics (pages) names a column of every visit, never read.
+            if _pages(spec):  # the visits that showed each page, with its time and exits
+                sql = "breakdown_pages"
+            else:
+                sql = "breakdown_events" if spec.source == "traffic" else "breakdown_visits"
+            # A dimension without visit metrics names a column of every visit, never read.
             queries.append((query_text(sql), parameters | {
                 "breakdown": spec.name,
                 "dimension": spec.column,
                 "visit_column": spec.column if _with_visits(spec) else "entry_page",
                 "with_visits": int(_with_visits(spec)),
-                "time_column": _TIME_COLUMNS.get(spec.name, "entry_time"),
+                # Without times, a column that costs nothing (entry_time merges the visit's pages).
+                "time_column": _TIME_COLUMNS.get(spec.name, "engaged_ms"),
                 "with_times": int(spec.name in _TIME_COLUMNS),
             }))  # fmt: skip
         return queries

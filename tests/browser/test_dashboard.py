@@ -195,6 +195,13 @@ def test_dashboard_signs_in_filters_by_city_exports_and_fits_a_phone(
         assert page.locator(".kpi[aria-pressed=true]").get_attribute("data-metric") == "visitors"
         charts_drawn(page)
         assert visitors_column(page, "city") == CITY_VISITORS
+        # The engagement rate beside the bounce rate; the pages' time on page and exit rate.
+        summary = page_data(page)["summary"]["current"]
+        engaged = summary["engagement_rate"] * 100
+        shown = f"{engaged:.1f}%" if 0 < engaged < 10 else f"{engaged:.0f}%"
+        assert kpi(page, "engagement_rate") == shown
+        headers = [h.strip() for h in page.locator("#panel-page thead th").all_text_contents()]
+        assert headers[-3:] == ["Time on page", "Median time", "Exit rate"], headers
         page.screenshot(path=SCREENSHOTS / "dashboard-1280.png", full_page=True)
 
         # A KPI card, used from the keyboard, chooses the charted figure; the URL keeps it.
