@@ -63,6 +63,13 @@ GRANT SELECT, INSERT ON audience.recovery_codes TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.shared_links TO audience_dashboards;
 -- Annotations of the dashboards' time series (dashboards/annotations.py).
 GRANT SELECT, INSERT ON audience.annotations TO audience_dashboards;
+-- Page goals and funnels (dashboards/goals.py).
+GRANT SELECT, INSERT ON audience.goals TO audience_dashboards;
+GRANT SELECT, INSERT ON audience.funnels TO audience_dashboards;
+-- Email reports (dashboards/reports.py): the reports page and its "send a test now", and the
+-- deliveries the owner's scheduler records.
+GRANT SELECT, INSERT ON audience.email_reports TO audience_dashboards;
+GRANT SELECT, INSERT ON audience.email_report_deliveries TO audience_dashboards;
 
 -- Visitor rights and retention, run by the process that owns the store (the visitor's access,
 -- export and erasure; the daily retention job): a visitor's events and visits are read and
