@@ -142,7 +142,7 @@ def reference(
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     visitors=st.lists(visitor_plan, min_size=1, max_size=10),

@@ -189,7 +189,7 @@ def stored_events(store: Store, site: str) -> list[Event]:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(history=histories, patterns=st.lists(st.sampled_from(PATTERNS), min_size=2, max_size=8),
        period_index=st.integers(0, len(PERIODS) - 1), filters=st.sampled_from(FILTERS))  # fmt: skip

@@ -570,7 +570,7 @@ def verdict(found: list[str], where: str, rows: list[dict[str, Any]]) -> None:
 
 
 @settings(
-    max_examples=8,
+    max_examples=6,
     deadline=None,
     # Not Phase.explain: it reruns the failing example under tracing, for a minute or more.
     phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
