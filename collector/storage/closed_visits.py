@@ -71,8 +71,11 @@ class Watermark:
 
 
 class ClosedVisits:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, step: timedelta = STEP) -> None:
+        """``step``: the hours one statement rolls up (a store of little traffic over a long
+        span, as a test's, rolls up faster in bigger steps)."""
         self.store = store
+        self.step = step
         self._last_turn = float("-inf")
         # Rows past the watermark that a failed advance may have left: removed before the next.
         self._unclean = True
@@ -174,7 +177,7 @@ class ClosedVisits:
         rows = self.store.rows(statement("first_visit_hour_since"), {"t": through})
         if rows and rows[0][1]:
             next_rows = _naive(rows[0][0])
-            target = min(target, max(through + STEP, next_rows))
+            target = min(target, max(through + self.step, next_rows))
         for site in self._sites(through, now + HOUR):
             rows = self.store.rows(
                 statement("open_visits_from"),
@@ -200,7 +203,7 @@ class ClosedVisits:
         """Write the rollups of the visits of ``site`` that started in [a, b), in steps."""
         engaged_ms = 1000 * self.store.engaged_seconds(site)
         while a < b:
-            step_end = min(b, a + STEP)
+            step_end = min(b, a + self.step)
             parameters = {
                 "site": site,
                 "a": a,

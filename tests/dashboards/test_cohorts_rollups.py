@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -55,7 +55,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     opened = migrated_store_at(tmp_path_factory.mktemp("cohort-rollups") / "clickhouse")
     try:
         store_history(opened, SITE, "UTC", histories(18, 45), 7)
-        closed = ClosedVisits(opened)
+        closed = ClosedVisits(opened, step=timedelta(days=8))  # 190 days of little traffic
         while closed.turn(ROLLED_AT, budget=60.0):
             pass
         yield opened
