@@ -20,7 +20,9 @@ With ``--before CHECKOUT`` (another checkout of the project, such as a git workt
 before a change), that checkout's one-process collector runs too, as a fourth server in the same
 rounds, so that a change is measured against its predecessor under the same noise; its site is
 registered with its own CLI. ``--before-python`` names the interpreter of an environment that
-has that checkout's dependencies (the default is this one).
+has that checkout's dependencies (the default is this one). The pairs of rounds are compared too
+(geometric means of stored/s and of the CPU per request, the drain included): the noise of a
+shared machine moves whole minutes, and a pair runs within one.
 
 With ``--profile DIR``, py-spy samples the one-process collector during its runs and the summary
 of where the time goes (own time by function, and time under each pipeline step) is printed.
@@ -74,6 +76,8 @@ class Measure:
     socket_errors: int
     cpu_seconds: float
     drain_seconds: float = 0.0
+    # From the run's start until the spool was empty again: the writer's inserts included.
+    whole_cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -369,6 +373,7 @@ def summary_line(server: Server, baseline: float) -> str:
     p50 = statistics.median(m.p50_ms for m in measures)
     p99 = max(m.p99_ms for m in measures)
     cpu_us = sum(m.cpu_seconds for m in measures) / sum(m.requests for m in measures) * 1e6
+    whole_us = sum(m.whole_cpu_seconds for m in measures) / sum(m.requests for m in measures) * 1e6
     statuses: dict[str, int] = {}
     for measure in measures:
         for status, count in measure.statuses.items():
@@ -376,7 +381,24 @@ def summary_line(server: Server, baseline: float) -> str:
     return (
         f"{server.name:<30} {rate:>9,.0f} req/s  {stored:>9,.0f} stored/s  "
         f"ratio {stored / baseline:>5.2f}  p50 {p50:5.2f} ms  p99 {p99:6.2f} ms  "
-        f"CPU {cpu_us:6.0f} µs/request  statuses {statuses}"
+        f"CPU {cpu_us:6.0f} µs/request ({whole_us:.0f} with the drain)  statuses {statuses}"
+    )
+
+
+def paired_line(server: Server, before: Server) -> str:
+    """The collector over the before checkout, round by round: each pair ran back to back, so
+    the machine's slower and faster minutes cancel out of the geometric mean."""
+    pairs = [
+        (now.stored_per_second / then.stored_per_second, now.whole_cpu_seconds / now.requests,
+         then.whole_cpu_seconds / then.requests)
+        for now, then in zip(server.measures, before.measures, strict=True)
+    ]  # fmt: skip
+    rates = ", ".join(f"{rate:.2f}" for rate, _, _ in pairs)
+    rate = statistics.geometric_mean(rate for rate, _, _ in pairs)
+    cpu = statistics.geometric_mean(now / then for _, now, then in pairs)
+    return (
+        f"{server.name} over {before.name}, round by round: stored/s {rate:.2f} ({rates}); "
+        f"CPU per request with the drain {cpu:.2f}"
     )
 
 
@@ -441,12 +463,15 @@ def main() -> None:
                 wait_drained(server)
                 wait_quiet(servers)
                 started = time.monotonic()
+                assert server.process is not None
+                cpu_at_start = cpu_seconds(server.process.pid)
                 if sampler and server is single:
                     sampler.start()
                 measure = run_wrk(server, script, arguments.seconds, arguments.connections)
                 if sampler and server is single:
                     sampler.stop()
                 measure.drain_seconds = wait_drained(server) if server.spool else 0.0
+                measure.whole_cpu_seconds = cpu_seconds(server.process.pid) - cpu_at_start
                 server.measures.append(measure)
                 print(
                     f"round {round_number} {server.name:<30} {measure.per_second:>9,.0f} req/s "
@@ -460,6 +485,8 @@ def main() -> None:
     print()
     for server in servers:
         print(summary_line(server, baseline))
+    if arguments.before:
+        print(paired_line(single, before))
     print()
     for server in collectors:
         grouped = records_per_commit(metrics[server.name])
