@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.utils import make_msgid
 from urllib.parse import unquote, urlsplit
@@ -50,8 +51,9 @@ def message(
     return mail
 
 
-def send(settings: Settings, mail: EmailMessage) -> None:
-    """Hand ``mail`` to the configured server; MailError when it cannot be."""
+def send(settings: Settings, mail: EmailMessage, recipients: Sequence[str] = ()) -> None:
+    """Hand ``mail`` to the configured server, for ``recipients`` (the envelope's; by default
+    the addresses of its headers); MailError when it cannot be."""
     if settings.smtp_url is None:
         raise MailError("no SMTP server is configured (AUDIENCE_SMTP_URL)")
     url = urlsplit(settings.smtp_url)
@@ -74,10 +76,11 @@ def send(settings: Settings, mail: EmailMessage) -> None:
                 if not secure:
                     raise MailError(f"{host} offers no STARTTLS: the password is not sent")
                 client.login(unquote(url.username), unquote(url.password or ""))
-            client.send_message(mail)
+            client.send_message(mail, to_addrs=list(recipients) or None)
     except (OSError, smtplib.SMTPException) as error:
         reason = _reason(error)
-        raise MailError(f"the mail to {mail['To']} was not sent: {reason}", reason) from None
+        whom = f"{len(recipients)} recipients" if len(recipients) > 1 else mail["To"]
+        raise MailError(f"the mail to {whom} was not sent: {reason}", reason) from None
 
 
 def _reason(error: OSError | smtplib.SMTPException) -> str:

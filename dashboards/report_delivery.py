@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -46,7 +46,7 @@ class ReportDelivery:
         store: Store,
         settings: Settings,
         clock: Callable[[], float] = time.time,
-        send: Callable[[Settings, EmailMessage], None] = mail.send,
+        send: Callable[[Settings, EmailMessage, Sequence[str]], None] = mail.send,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -116,4 +116,4 @@ class ReportDelivery:
         return content(self.stats, report, period, self.settings.public_url)
 
     def _send(self, found: ReportContent) -> None:
-        self.send(self.settings, message(self.settings, found))
+        self.send(self.settings, message(self.settings, found), found.report.recipients)

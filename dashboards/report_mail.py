@@ -24,6 +24,7 @@ from dashboards.reports import Report, period_before
 from dashboards.stats import Stats, summary_of
 
 TOP_PAGES = 10
+UNDISCLOSED = "undisclosed-recipients:;"
 KPIS = (
     ("visitors", "Visitors"),
     ("visits", "Visits"),
@@ -77,11 +78,14 @@ def content(stats: Stats, report: Report, period: Period, public_url: str | None
 
 
 def message(settings: Settings, found: ReportContent) -> EmailMessage:
-    """The mail, to every recipient of the report at once."""
+    """The mail of the report. Its recipients do not see each other: a report to several goes
+    out in one transaction (sent once per period, or not at all) with every address on the
+    envelope only, its To header "undisclosed-recipients:;" (RFC 5322 3.4, as Bcc)."""
     values = {"c": found, "kpis": KPIS, "shown": shown, "changed": changed}
     text = _templates().get_template("report_mail.txt").render(values)
     html = _templates().get_template("report_mail.html").render(values)
-    to = ", ".join(found.report.recipients)
+    recipients = found.report.recipients
+    to = recipients[0] if len(recipients) == 1 else UNDISCLOSED
     return mail.message(settings, to, found.subject, text, html)
 
 

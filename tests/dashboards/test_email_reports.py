@@ -151,7 +151,11 @@ def test_the_mail_shows_what_the_stats_api_shows_for_the_week(world: World) -> N
         page = admin.get(f"/sites/{SITE}/reports")
         assert page.status_code == 200 and "Send a test now" in page.text
     [mail] = world.inbox.wait(before + 1)[before:]
+    # One mail for both, on the envelope only: no recipient learns the other's address.
     assert sorted(world.inbox.envelopes[-1]) == ["boss@example.com", "marketing@example.com"]
+    assert mail["To"] == "undisclosed-recipients:;" and mail["Cc"] is None
+    headers = "\n".join(f"{name}: {value}" for name, value in mail.items())
+    assert "boss@" not in headers and "marketing@" not in headers, headers
 
     # The last whole week, Monday to Sunday, of the site's time zone.
     local_today = datetime.now(ZoneInfo(TIMEZONE)).date()
