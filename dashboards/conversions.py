@@ -22,8 +22,8 @@ from datetime import timedelta
 from typing import Any
 
 from collector.storage.closed_visits import VISIT_SPAN
+from collector.storage.path_patterns import pattern_regex
 from dashboards.goals import Funnel, Goal
-from dashboards.path_patterns import pattern_regex
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import Stats, naive_utc, query_text
 

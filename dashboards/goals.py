@@ -1,9 +1,10 @@
 """A site's page goals and funnels: what they are and where they are kept.
 
-A goal names the pages that count as reaching it (a path pattern, ``dashboards.path_patterns``);
-a funnel, 2 to 8 such steps in order, reached within one visit or within 7 days of the first
-step. Their numbers are computed by ``dashboards.conversions``; here they are defined, listed and
-removed. Every method blocks: call it off the event loop.
+A goal names the pages that count as reaching it (a path pattern,
+``collector.storage.path_patterns``); a funnel, 2 to 8 such steps in order, reached within one
+visit or within 7 days of the first step. Their numbers are computed by
+``dashboards.conversions``; here they are defined, listed and removed. Every method blocks: call
+it off the event loop.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, get_args
 
+from collector.storage.path_patterns import PatternError, checked_pattern
 from collector.storage.sql import load
 from collector.storage.store import Store
 from dashboards.account_rules import AccountError
-from dashboards.path_patterns import PatternError, checked_pattern
 
 Within = Literal["visit", "7d"]
 WITHIN: tuple[Within, ...] = get_args(Within)

@@ -12,12 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from collector import AudienceError
-from dashboards.path_patterns import PatternError, checked_pattern
+from collector.storage.path_patterns import PatternError, checked_pattern
 
 EVENT_FILTERS = (
     "page", "city", "country", "operator", "browser", "browser_version", "os", "device"
 )  # fmt: skip
-# goal: a path pattern (dashboards/path_patterns.py); keeps the visits with a pageview it names.
+# goal: a path pattern (collector/storage/path_patterns.py): keeps the visits with a pageview it
+# names.
 FILTERS = (*EVENT_FILTERS, "goal")
 INTERVALS = ("hour", "day", "week", "month")
 PERIODS = {

@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits, Watermark
+from collector.storage.path_patterns import pattern_regex
 from collector.storage.sql import load
 from collector.storage.store import Query, Store
-from dashboards.path_patterns import pattern_regex
 from dashboards.periods import EVENT_FILTERS, Period, StatsQuery
 
 OTHER = "Other"

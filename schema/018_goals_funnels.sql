@@ -1,7 +1,7 @@
 -- Page goals and funnels of a site (dashboards/goals.py): the pages they name are path patterns
--- (dashboards/path_patterns.py). A funnel's steps are 2 to 8 patterns in order, reached within one
--- visit ('visit') or within 7 days of the first step ('7d'). Removing one inserts a version marked
--- deleted.
+-- (collector/storage/path_patterns.py). A funnel's steps are 2 to 8 patterns in order, reached
+-- within one visit ('visit') or within 7 days of the first step ('7d'). Removing one inserts a
+-- version marked deleted.
 CREATE TABLE IF NOT EXISTS audience.goals
 (
     site String,

@@ -1,6 +1,6 @@
 -- The visits kept by the filters: those with at least one event matching every event filter
 -- (page, city, …) and, with a goal filter, at least one event on a page the goal names (a
--- regular expression made by dashboards/path_patterns.py). Included where a query says
+-- regular expression made by collector/storage/path_patterns.py). Included where a query says
 -- /* include chosen_visits */; with no filter it keeps every visit. A subquery whose filter is
 -- not set selects nothing (its condition is false), so it costs nothing.
 ({filtered:UInt8} = 0 OR (

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from collector.storage.path_patterns import PatternError, checked_pattern, pattern_regex
 from collector.storage.rows import Row, encode_row
 from collector.storage.store import Store
 from dashboards.conversions import Conversions
 from dashboards.goals import Funnel, Goal
-from dashboards.path_patterns import PatternError, checked_pattern, pattern_regex
 from dashboards.periods import Period, StatsQuery
 from dashboards.stats import Stats
 from tests.conftest import migrated_store_at
