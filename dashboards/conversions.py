@@ -8,20 +8,22 @@ visits kept by the filters).
 Funnels: per step, the visitors who reached it (through every step before it, in order, within one
 visit or within 7 days of the first step, which falls in the period), the conversion from the
 previous step and from the first, the drop-off from the previous step, and the median time from
-the previous step (dashboards/queries/funnel_steps.sql says which chain is timed).
+the previous step (dashboards/queries/funnel_reached.sql says which chain is timed).
 
 Without filters, on whole UTC hours, goals read the traffic rollups by page (visitors from
 uniqCombined states, as every rollup-path visitor count); otherwise ``audience.events``. Funnels
-always read the events (no rollup keeps the order of a visit's pages). A number of fewer than
-AUDIENCE_MIN_CELL visitors is blank (None), with what is computed from it.
+read the closed visits their steps' rows cover (``collector.storage.funnel_rollup``: a visit's
+pageviews that name a step, in order) and gather the other visits' pageviews from the events,
+with or without filters. A number of fewer than AUDIENCE_MIN_CELL visitors is blank (None), with
+what is computed from it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from collector.storage.closed_visits import VISIT_SPAN
+from collector.storage.closed_visits import EPOCH, VISIT_SPAN
 from collector.storage.path_patterns import pattern_regex
 from dashboards.goals import Funnel, Goal
 from dashboards.periods import Period, StatsQuery
@@ -93,18 +95,37 @@ class Conversions:
     def funnel(self, query: StatsQuery, funnel: Funnel) -> dict[str, Any]:
         """The funnel's steps in the period: visitors, conversions, drop-off, median time."""
         period = query.period
-        reach = VISIT_SPAN if funnel.within == "visit" else FUNNEL_WINDOW
+        by_visit = funnel.within == "visit"
+        reach = VISIT_SPAN if by_visit else FUNNEL_WINDOW
+        steps = [pattern_regex(step) for step in funnel.steps]
+        rolled_from, rolled_to = self._rolled(query.site, steps, period)
         parameters = self.stats.parameters(query, period)
         parameters |= {
-            "steps": [pattern_regex(step) for step in funnel.steps],
-            "by_visit": int(funnel.within == "visit"),
+            "steps": steps,
+            "by_visit": int(by_visit),
             "window": int(FUNNEL_WINDOW.total_seconds()),
             "reach_end": naive_utc(period.end + reach),
             "wide_end": naive_utc(period.end + reach),
+            **_funnel_visits(period.start, period.end + reach, rolled_from, rolled_to),
         }
-        rows = self.stats.store.read(query_text("funnel_steps"), parameters)
+        name = "funnel_steps_by_visit" if by_visit else "funnel_steps_by_visitor"
+        rows = self.stats.store.read(query_text(name), parameters)
         found = {int(row["step"]): row for row in rows}
         return {**funnel.as_dict(), "steps": self._steps(funnel, found)}
+
+    def _rolled(self, site: str, steps: list[str], period: Period) -> tuple[datetime, datetime]:
+        """The start hours [from, to) of the closed visits read from the rows of the funnel's
+        steps (none, from = to, on the baseline path or before the writer has made them): their
+        span, cut where the exact rollups of closed visits end (a visit marked stale is read
+        from the events)."""
+        closed_visits = self.stats.closed_visits
+        span = closed_visits.funnels.span_of(site, steps) if self.stats.rollups else None
+        if span is None:
+            return EPOCH, EPOCH
+        first, through = span
+        _, exact = closed_visits.watermark().split(period.start, period.end)
+        through = min(through, naive_utc(exact))
+        return (first, through) if first < through else (through, through)
 
     def _steps(self, funnel: Funnel, found: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
         reached = [
@@ -128,6 +149,26 @@ class Conversions:
                                    if index and visitors and median == median else None),
             })  # fmt: skip
         return steps
+
+
+def _funnel_visits(
+    start: datetime, reach_end: datetime, rolled_from: datetime, rolled_to: datetime
+) -> dict[str, datetime]:
+    """What funnel_visits.sql takes besides the period: the start hours [rolled_from,
+    rolled_to) of the closed visits read from the funnels' rows, and the two ranges of events
+    where the others' pageviews lie (disjoint: [start, early_to), [late_from, reach_end))."""
+    start, reach_end = naive_utc(start), naive_utc(reach_end)
+    late_from = max(start, rolled_to)
+    return {
+        "rolled_from": rolled_from,
+        "rolled_to": rolled_to,
+        "funnel_rows_from": max(rolled_from, start - VISIT_SPAN),
+        "funnel_rows_to": min(rolled_to, reach_end),
+        "early_to": max(start, min(rolled_from + VISIT_SPAN, late_from, reach_end)),
+        "late_from": late_from,
+        "first_listed_to": min(rolled_from + VISIT_SPAN, rolled_to),
+        "last_listed_from": max(rolled_to - VISIT_SPAN, rolled_from),
+    }
 
 
 def _change(now: int | float | None, before: int | float | None) -> float | None:

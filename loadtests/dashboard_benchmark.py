@@ -3,17 +3,18 @@
     python -m loadtests.generate --events 10000000 --days 30     # once
     python -m loadtests.dashboard_benchmark [--period 30d|12mo|...]
 
-First it rolls up the visits closed so far, as the collector's writer does in the background
-(``collector.storage.closed_visits``: at once on a store generated since the last turn), and says
+First it defines the benchmark's goals and funnels if missing, and rolls up the visits closed so
+far, as the collector's writer does in the background (``collector.storage.closed_visits``: at once
+on a store generated since the last turn; the funnels' rows too, back to the first visit), and says
 how long that took. The timed calls then read the store as a live site's dashboards do at the moment
 of its last event: the rollups end ``--open-hours`` before that event's hour ends, and the visits
-after are merged from their rows (a live watermark trails the clock by 35 minutes to about an
-hour and a half; an older one is as right, and slower). For a period of the generated site (the
-last 30 days unless told), it runs every stats call (the functions behind ``/api/stats/…``) and
-the whole dashboard page's data (every breakdown asked at once, as the page does) several times,
-and prints p50 and p95. The baseline, measured in the same run, is the same calls
-answered from ``audience.events`` and every visit merged (plain GROUP BY queries) instead of the
-rollups. Settings come from the AUDIENCE_* environment.
+after are merged from their rows (a live watermark trails the clock by 35 minutes to about an hour
+and a half; an older one is as right, and slower). For a period of the generated site (the last 30
+days unless told), it runs every stats call (the functions behind ``/api/stats/…``) and the whole
+dashboard page's data (every breakdown asked at once, as the page does) several times, and prints
+p50 and p95. The baseline, measured in the same run, is the same calls answered from
+``audience.events`` and every visit merged (plain GROUP BY queries) instead of the rollups. Settings
+come from the AUDIENCE_* environment.
 """
 
 from __future__ import annotations
@@ -116,11 +117,12 @@ def main() -> None:
     arguments = parser.parse_args()
     settings = startup.prepare(Settings.from_environ())
     store = Store.open(settings.clickhouse_url, settings.retention_months)
+    goals = define_conversions(store)  # before the rollups: the writer keeps the funnels' rows
     began, closed = time.perf_counter(), ClosedVisits(store)
     while closed.turn(budget=60.0):
         pass
     print(
-        f"closed visits rolled up in {time.perf_counter() - began:.1f} s,"
+        f"closed visits and funnels rolled up in {time.perf_counter() - began:.1f} s,"
         f" up to {closed.watermark().through} UTC"
     )
     [[events, last_hour]] = store.rows(
@@ -142,7 +144,6 @@ def main() -> None:
     )
     print(f"{'call':34} {'p50 ms':>8} {'p95 ms':>8} {'events p95':>11} {'speed-up':>9}")
     worst = 0.0
-    goals = define_conversions(store)
     fast_calls, slow_calls = calls(rollups, query, goals), calls(baseline, query, goals)
     for name, call in fast_calls.items():
         fast = timed(call, arguments.runs)

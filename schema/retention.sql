@@ -14,3 +14,5 @@ ALTER TABLE audience.closed_visits
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
 ALTER TABLE audience.visit_rollup_daily
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.funnel_pageviews
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from collector.settings import VISIT_TIMEOUT_SECONDS
 from collector.storage import migrations
+from collector.storage.funnel_rollup import FunnelRollup
 from collector.storage.sql import statement
 from collector.storage.store import Store
 
@@ -76,6 +77,7 @@ class ClosedVisits:
         span, as a test's, rolls up faster in bigger steps)."""
         self.store = store
         self.step = step
+        self.funnels = FunnelRollup(store, step, VISIT_SPAN)
         self._last_turn = float("-inf")
         # Rows past the watermark that a failed advance may have left: removed before the next.
         self._unclean = True
@@ -131,8 +133,10 @@ class ClosedVisits:
         return time.monotonic() - self._last_turn >= TURN_SECONDS
 
     def turn(self, now: datetime | None = None, budget: float = 1.0) -> bool:
-        """Rewrite the marked hours, then advance the watermark for at most ``budget`` seconds.
-        Returns True when more hours are ready to advance over (call again soon). Raises
+        """Rewrite the marked hours, then advance the watermark for at most ``budget`` seconds,
+        the funnels' rows with it (``collector.storage.funnel_rollup``), and with the rest of the
+        budget take the funnels' rows back over older visits. Returns True when more hours are
+        ready to advance or go back over (call again soon). Raises
         StoreError; a turn cut short is taken again from where the store says it stands."""
         self._last_turn = time.monotonic()
         now = _naive(now or datetime.now(UTC))
@@ -143,19 +147,24 @@ class ClosedVisits:
         if self._unclean:
             self._delete_from(through)
             self._unclean = False
+        self.funnels.register(through)
         self._rewrite_marked(through)
-        started = time.monotonic()
+        deadline = time.monotonic() + budget
         while (target := self._advance_target(through, now)) > through:
             self._unclean = True
-            for site in self._sites(through, target):
+            sites = self._sites(through, target)
+            for site in sites:
                 self._roll_up(site, through, target)
             self._roll_up_days(None, _floor_day(through), _floor_day(target))
+            self.funnels.advance(target, set(sites))
             self._write_watermark(target)
             self._unclean = False
             through = target
-            if time.monotonic() - started >= budget:
-                return self._advance_target(through, now) > through
-        return False
+            if time.monotonic() >= deadline:
+                return self._advance_target(through, now) > through or self.funnels.behind()
+        if time.monotonic() >= deadline:
+            return self.funnels.behind()
+        return self.funnels.backfill(deadline)
 
     def _first_hour(self, now: datetime) -> datetime:
         """The hour of the first rows of audience.visits that the retention keeps, else the
@@ -232,6 +241,7 @@ class ClosedVisits:
         bounds.append((_DAILY_TABLE, _floor_day(through)))
         for table, bound in bounds:
             self.store.execute(statement("delete_rollups_from"), {"table": table, "h": bound})
+        self.funnels.clip(through)
 
     def _rewrite_marked(self, through: datetime) -> None:
         """Write again the rolled-up hours whose visits may hold a marked hour's events, then
@@ -256,6 +266,7 @@ class ClosedVisits:
                 {"table": table, "s": site, "a": start, "b": end},
             )
         self._roll_up(site, a, b)
+        self.funnels.rewrite(site, a, b)
         self._roll_up_days(site, *days)
 
 

@@ -45,7 +45,7 @@ VISITOR_TABLES = {
 }
 # Tables written by the store owner's writer whose rows keep the visitor's hash: deleted with
 # the events too (collector.storage.closed_visits writes the erased visitor's rollup hours again).
-ROLLED_UP_VISITOR_TABLES = ("audience.closed_visits",)
+ROLLED_UP_VISITOR_TABLES = ("audience.closed_visits", "audience.funnel_pageviews")
 RollupDay = tuple[str, str, date]  # (view, site, day)
 SHOW_AFTER_SECONDS = 2.0  # rebuilds lasting longer show their progress
 log = logging.getLogger("audience.rights")

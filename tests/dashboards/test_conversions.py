@@ -73,11 +73,11 @@ visitor_plans = st.tuples(st.sampled_from(("desktop", "mobile")),
 histories = st.lists(visitor_plans, min_size=1, max_size=10)
 
 
-def rows_of(site: str, history: list[Any]) -> list[Row]:
+def rows_of(site: str, history: list[Any], start: int = START) -> list[Row]:
     rows = []
     for visitor, (device, visits) in enumerate(history, start=1):
         for number, (offset, gaps, paths) in enumerate(sorted(visits), start=1):
-            ts = START + offset
+            ts = start + offset
             visit = visitor * 100 + number
             for gap, path in zip(gaps, paths, strict=False):
                 ts += gap

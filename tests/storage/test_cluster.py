@@ -386,18 +386,20 @@ def cluster_view_select(view: str) -> str:
 
 def test_erasure_statements_on_a_cluster(store: Store) -> None:
     """The deletes run ON CLUSTER on the local tables of the sharded ones, on the replicated
-    table itself for the closed visits (replicated on every node); the rebuild reads every shard's
-    events and inserts through the Distributed rollup; on one node the statements name the
-    tables."""
+    table itself for the closed visits and the funnels' rows (replicated on every node); the
+    rebuild reads every shard's events and inserts through the Distributed rollup; on one node
+    the statements name the tables."""
     assert delete_events_sql(NAME) == [
         "DELETE FROM audience.events_local ON CLUSTER audience WHERE visitor = {v:UInt64}",
         "DELETE FROM audience.visits_local ON CLUSTER audience WHERE visitor = {v:UInt64}",
         "DELETE FROM audience.closed_visits WHERE visitor = {v:UInt64}",
+        "DELETE FROM audience.funnel_pageviews WHERE visitor = {v:UInt64}",
     ]
     assert delete_events_sql(None) == [
         "DELETE FROM audience.events WHERE visitor = {v:UInt64}",
         "DELETE FROM audience.visits WHERE visitor = {v:UInt64}",
         "DELETE FROM audience.closed_visits WHERE visitor = {v:UInt64}",
+        "DELETE FROM audience.funnel_pageviews WHERE visitor = {v:UInt64}",
     ]
     for view, (target, _) in EVENT_ROLLUPS.items():
         select = cluster_view_select(view)
@@ -433,6 +435,7 @@ def test_erase_runs_the_cluster_statements_of_its_store(
     assert heads[1] == "DELETE FROM audience.events_local ON CLUSTER audience"
     assert heads[2] == "DELETE FROM audience.visits_local ON CLUSTER audience"
     assert heads[3] == "DELETE FROM audience.closed_visits"
+    assert heads[4] == "DELETE FROM audience.funnel_pageviews"
     for target in ("audience.traffic_hourly",):
         daily = target.replace("hourly", "daily")
         at = heads.index(f"DELETE FROM {target}_local ON CLUSTER audience")
@@ -440,9 +443,9 @@ def test_erase_runs_the_cluster_statements_of_its_store(
             f"DELETE FROM {daily}_local ON CLUSTER audience",
             f"INSERT INTO {target}",
         ]
-    # the mark, the events, visits and closed visits deletes, then 3 sites (one an event each),
-    # 1 view: 2 deletes, 1 insert
-    assert len(executed) == 1 + 3 + 3 * 1 * 3
+    # the mark, the events, visits, closed visits and funnel rows deletes, then 3 sites (one an
+    # event each), 1 view: 2 deletes, 1 insert
+    assert len(executed) == 1 + 4 + 3 * 1 * 3
     for sql, _ in executed:
         parses(store, sql)
 

@@ -15,7 +15,8 @@ from collector.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 STORAGE_SQL = sorted((ROOT / "collector" / "storage" / "sql").glob("*.sql"))
-INCLUDED = {"visit_summaries", "visits_started"}  # parts of other statements, not run alone
+# Parts of other statements (funnel_pageview: of the dashboards' funnels too), not run alone.
+INCLUDED = {"visit_summaries", "visits_started", "funnel_pageview"}
 CODE = "\n".join(
     path.read_text()
     for package in ("collector", "dashboards")
@@ -68,3 +69,11 @@ def test_there_is_one_loader_and_the_dashboards_use_it() -> None:
     assert load("dashboards", "queries/summary_rollup").startswith(("SELECT", "WITH"))
     loaders = re.findall(r"importlib\.resources\.files\([^)]*\)\.joinpath\([^)]*\.sql", CODE)
     assert loaders == ['importlib.resources.files(package).joinpath(f"{name}.sql']  # its own
+
+
+def test_an_include_may_name_another_wings_file() -> None:
+    """The dashboards number a funnel's pageviews with the writer's one expression."""
+    numbering = statement("funnel_pageview")
+    assert numbering in load("dashboards", "queries/funnel_event_pageviews")
+    assert numbering in statement("roll_up_funnel")
+    assert "/* include" not in load("dashboards", "queries/funnel_steps_by_visitor")

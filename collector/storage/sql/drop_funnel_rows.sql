@@ -1,0 +1,2 @@
+-- The rows of steps ({steps}, their cityHash64) that no funnel of {site} has any more.
+DELETE FROM audience.funnel_pageviews WHERE site = {site:String} AND steps = {steps:UInt64}
