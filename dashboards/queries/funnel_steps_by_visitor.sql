@@ -11,8 +11,9 @@
 -- Amplitude's default funnels.
 --
 -- Cost: a visit is one row of numbers (funnel_visits.sql: the closed ones read whole from their
--- funnel rows); a visitor's entry is the least of its visits', and only its pageviews that name a
--- later step are gathered and sorted.
+-- funnel rows); a visit with neither an entry nor a later step is left out, a visitor's entry is
+-- the least of its visits', and only its pageviews that name a later step are gathered and
+-- sorted. A group is one visitor: its steps are counted, not made distinct.
 WITH
     {steps:Array(String)} AS steps,
     length(steps) AS n,
@@ -21,12 +22,11 @@ WITH
     bitShiftLeft(toUInt64(toUInt32({reach_end:DateTime('UTC')})), 32) AS reach_key
 SELECT
     step,
-    uniqExact(group_visitor) AS visitors,
+    count() AS visitors,
     quantileExactInclusiveIf(0.5)(reached[step] - reached[step - 1], step > 1) AS median_seconds
 FROM
 (
     SELECT
-        visitor AS group_visitor,
         minIf(visit_entry, visit_entry != 0) AS entry,
         arrayFilter(later -> later >= entry, arraySort(groupArrayArray(visit_laters)))
             AS from_entry,
@@ -39,6 +39,7 @@ FROM
                                  pageviews)) AS visit_entry,
             arrayFilter(later -> bitAnd(later, 0xFFFE) != 0, pageviews) AS visit_laters
         FROM /* include funnel_visits */
+        WHERE visit_entry != 0 OR notEmpty(visit_laters)
     )
     GROUP BY visitor
     HAVING entry != 0
