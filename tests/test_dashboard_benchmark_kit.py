@@ -34,7 +34,8 @@ def test_generate_then_benchmark_on_a_fresh_data_folder(tmp_path: Path) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert benchmark.returncode == 0, benchmark.stdout[-3000:] + benchmark.stderr[-3000:]
-    assert "closed visits rolled up in" in benchmark.stdout
+    assert "closed visits and funnels rolled up in" in benchmark.stdout
     assert f"{stored:,} events stored" in benchmark.stdout
-    for call in ("summary", "timeseries", "breakdown/entry_page", "whole dashboard page"):
+    calls = ("summary", "timeseries", "breakdown/entry_page", "funnel/visit", "funnel/7d")
+    for call in (*calls, "whole dashboard page"):
         assert re.search(rf"^{re.escape(call)}\s+\d+\s+\d+", benchmark.stdout, re.M), call

@@ -13,11 +13,7 @@
 -- funnel rows), its entry the least number of step 1, and only its pageviews that name a later
 -- step are scanned.
 WITH
-    {steps:Array(String)} AS steps,
-    length(steps) AS n,
-    bitShiftLeft(toUInt64(toUInt32({start:DateTime('UTC')})), 32) AS first_key,
-    bitShiftLeft(toUInt64(toUInt32({end:DateTime('UTC')})), 32) AS end_key,
-    bitShiftLeft(toUInt64(toUInt32({reach_end:DateTime('UTC')})), 32) AS reach_key
+/* include funnel_constants */
 SELECT
     step,
     uniqExact(group_visitor) AS visitors,

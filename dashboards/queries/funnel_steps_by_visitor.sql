@@ -15,11 +15,7 @@
 -- the least of its visits', and only its pageviews that name a later step are gathered and
 -- sorted. A group is one visitor: its steps are counted, not made distinct.
 WITH
-    {steps:Array(String)} AS steps,
-    length(steps) AS n,
-    bitShiftLeft(toUInt64(toUInt32({start:DateTime('UTC')})), 32) AS first_key,
-    bitShiftLeft(toUInt64(toUInt32({end:DateTime('UTC')})), 32) AS end_key,
-    bitShiftLeft(toUInt64(toUInt32({reach_end:DateTime('UTC')})), 32) AS reach_key
+/* include funnel_constants */
 SELECT
     step,
     count() AS visitors,
