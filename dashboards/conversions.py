@@ -98,7 +98,7 @@ class Conversions:
         by_visit = funnel.within == "visit"
         reach = VISIT_SPAN if by_visit else FUNNEL_WINDOW
         steps = [pattern_regex(step) for step in funnel.steps]
-        rolled_from, rolled_to = self._rolled(query.site, steps, period)
+        rolled_from, rolled_to, from_first_visit = self._rolled(query.site, steps, period)
         parameters = self.stats.parameters(query, period)
         parameters |= {
             "steps": steps,
@@ -106,26 +106,29 @@ class Conversions:
             "window": int(FUNNEL_WINDOW.total_seconds()),
             "reach_end": naive_utc(period.end + reach),
             "wide_end": naive_utc(period.end + reach),
-            **_funnel_visits(period.start, period.end + reach, rolled_from, rolled_to),
+            **_funnel_visits(period, reach, rolled_from, rolled_to, from_first_visit),
         }
         name = "funnel_steps_by_visit" if by_visit else "funnel_steps_by_visitor"
         rows = self.stats.store.read(query_text(name), parameters)
         found = {int(row["step"]): row for row in rows}
         return {**funnel.as_dict(), "steps": self._steps(funnel, found)}
 
-    def _rolled(self, site: str, steps: list[str], period: Period) -> tuple[datetime, datetime]:
+    def _rolled(
+        self, site: str, steps: list[str], period: Period
+    ) -> tuple[datetime, datetime, bool]:
         """The start hours [from, to) of the closed visits read from the rows of the funnel's
         steps (none, from = to, on the baseline path or before the writer has made them): their
         span, cut where the exact rollups of closed visits end (a visit marked stale is read
-        from the events)."""
+        from the events); and whether no visit started before it."""
         closed_visits = self.stats.closed_visits
-        span = closed_visits.funnels.span_of(site, steps) if self.stats.rollups else None
+        span = closed_visits.funnels.coverage(site, steps) if self.stats.rollups else None
         if span is None:
-            return EPOCH, EPOCH
-        first, through = span
+            return EPOCH, EPOCH, False
         _, exact = closed_visits.watermark().split(period.start, period.end)
-        through = min(through, naive_utc(exact))
-        return (first, through) if first < through else (through, through)
+        through = min(span.through, naive_utc(exact))
+        if span.first_hour >= through:
+            return through, through, False
+        return span.first_hour, through, span.from_first_visit
 
     def _steps(self, funnel: Funnel, found: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
         reached = [
@@ -152,19 +155,25 @@ class Conversions:
 
 
 def _funnel_visits(
-    start: datetime, reach_end: datetime, rolled_from: datetime, rolled_to: datetime
+    period: Period,
+    reach: timedelta,
+    rolled_from: datetime,
+    rolled_to: datetime,
+    from_first_visit: bool,
 ) -> dict[str, datetime]:
     """What funnel_visits.sql takes besides the period: the start hours [rolled_from,
     rolled_to) of the closed visits read from the funnels' rows, and the two ranges of events
-    where the others' pageviews lie (disjoint: [start, early_to), [late_from, reach_end))."""
-    start, reach_end = naive_utc(start), naive_utc(reach_end)
+    where the others' pageviews lie (disjoint: [start, early_to), [late_from, reach_end)); the
+    first is empty when no visit started before the rows (``from_first_visit``)."""
+    start, reach_end = naive_utc(period.start), naive_utc(period.end + reach)
     late_from = max(start, rolled_to)
+    early_to = min(rolled_from + VISIT_SPAN, late_from, reach_end)
     return {
         "rolled_from": rolled_from,
         "rolled_to": rolled_to,
         "funnel_rows_from": max(rolled_from, start - VISIT_SPAN),
         "funnel_rows_to": min(rolled_to, reach_end),
-        "early_to": max(start, min(rolled_from + VISIT_SPAN, late_from, reach_end)),
+        "early_to": start if from_first_visit else max(start, early_to),
         "late_from": late_from,
         "first_listed_to": min(rolled_from + VISIT_SPAN, rolled_to),
         "last_listed_from": max(rolled_to - VISIT_SPAN, rolled_from),

@@ -43,6 +43,16 @@ class Span:
     through: datetime
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """What a reader needs of a span: its start hours [first_hour, through), and whether it
+    reaches back to its site's first closed visit (no visit with a pageview started before)."""
+
+    first_hour: datetime
+    through: datetime
+    from_first_visit: bool
+
+
 class FunnelRollup:
     def __init__(self, store: Store, step: timedelta, visit_span: timedelta) -> None:
         """``step``: the hours one statement rolls up as the watermark moves; ``visit_span``:
@@ -62,10 +72,13 @@ class FunnelRollup:
             )
         ]
 
-    def span_of(self, site: str, regexes: list[str]) -> tuple[datetime, datetime] | None:
+    def coverage(self, site: str, regexes: list[str]) -> Coverage | None:
         """The span of a site's funnel steps (regular expressions), if they have one."""
         rows = self.store.rows(statement("funnel_rollup_span"), {"site": site, "regexes": regexes})
-        return (_naive(rows[0][0]), _naive(rows[0][1])) if rows else None
+        if not rows:
+            return None
+        [[first, through, from_first_visit]] = rows
+        return Coverage(_naive(first), _naive(through), bool(from_first_visit))
 
     # The writer's calls.
 
