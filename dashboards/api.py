@@ -207,7 +207,7 @@ async def cohort_query(request: Request) -> tuple[Cohorts, StatsQuery]:
         interval = cohort_interval(asked, query.period)
     except QueryError as error:
         raise HTTPException(400, str(error)) from None
-    return Cohorts(stats.store, stats.min_cell), replace(query, interval=interval)
+    return Cohorts.of(stats), replace(query, interval=interval)
 
 
 async def cohorts(request: Request) -> Response:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from collector.storage.closed_visits import VISIT_SPAN, ClosedVisits
 from collector.storage.store import Store
 from dashboards.periods import Period, QueryError, StatsQuery, today_in
-from dashboards.stats import filter_parameters, query_text
+from dashboards.stats import Stats, filter_parameters, query_text
 
 INTERVALS = ("week", "month")
 MAX_COHORTS = 12
@@ -63,11 +63,24 @@ class Cohorts:
     open (queries/cohorts_rollup.sql), else every visit is merged (queries/cohorts.sql): the same
     numbers (tests check it)."""
 
-    def __init__(self, store: Store, min_cell: int, rollups: bool = True) -> None:
+    def __init__(
+        self,
+        store: Store,
+        min_cell: int,
+        rollups: bool = True,
+        closed_visits: ClosedVisits | None = None,
+    ) -> None:
+        """``closed_visits``: where the rollups end, as a stats reader (dashboards.stats.Stats)
+        sees them (a page's pinned watermark), else read for each grid."""
         self.store = store
         self.min_cell = min_cell
         self.rollups = rollups
-        self.closed_visits = ClosedVisits(store)
+        self.closed_visits = closed_visits or ClosedVisits(store)
+
+    @classmethod
+    def of(cls, stats: Stats) -> Cohorts:
+        """The grid as ``stats`` reads: its store, small cells, path and watermark."""
+        return cls(stats.store, stats.min_cell, stats.rollups, stats.closed_visits)
 
     def grid(self, query: StatsQuery, interval: str, now: datetime | None = None) -> list[Cohort]:
         """The rows of ``query``'s period by ``interval``, their cells up to ``now``."""

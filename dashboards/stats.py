@@ -19,6 +19,7 @@ pageviews, both in those visits).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -143,13 +144,29 @@ class Stats:
         self.min_cell = min_cell
         self.rollups = rollups
         self.closed_visits = ClosedVisits(store)
+        self._thresholds: dict[str, int] = {}  # a pinned reader's (pinned())
+
+    def pinned(self, site: str) -> Stats:
+        """This reader as one page reads: the watermark and ``site``'s engaged-visit threshold
+        read once, now, for every call of the page, which then all see the same closed visits
+        (each call of an unpinned reader reads them anew)."""
+        pinned = copy.copy(self)
+        pinned.closed_visits = _PinnedClosedVisits(self.closed_visits)
+        pinned._thresholds = {site: self.engaged_seconds(site)}
+        return pinned
+
+    def engaged_seconds(self, site: str) -> int:
+        """``site``'s engaged-visit threshold: as pinned, else read for each call (a new
+        threshold counts at once: the rollups are marked stale)."""
+        pinned = self._thresholds.get(site)
+        return self.store.engaged_seconds(site) if pinned is None else pinned
 
     def parameters(self, query: StatsQuery, period: Period | None = None) -> dict[str, Any]:
         period = period or query.period
-        # Read for each call too: a new threshold counts at once (the rollups are marked stale).
-        engaged_ms = 1000 * self.store.engaged_seconds(query.site)
+        engaged_ms = 1000 * self.engaged_seconds(query.site)
         rollups = self.from_rollups(query, period)
-        # Read for each call: a mark of late or erased events must be seen as soon as it is made.
+        # Read for each call unless pinned: a mark of late or erased events must be seen as soon
+        # as it is made.
         watermark = self.closed_visits.watermark() if rollups else Watermark(None)
         # Closed visits that started in [start, rolled_to) from the rollups, the others merged.
         rolled_to, through = watermark.split(period.start, period.end)
@@ -358,3 +375,16 @@ def naive_utc(moment: datetime) -> datetime:
 
 def _span(period: Period) -> dict[str, str]:
     return {"from": period.first.isoformat(), "to": period.last.isoformat()}
+
+
+class _PinnedClosedVisits(ClosedVisits):
+    """The closed visits as ``source`` told them once: where the rollups end, read at its
+    creation, and the funnels' rows as ``source`` reads them."""
+
+    def __init__(self, source: ClosedVisits) -> None:
+        super().__init__(source.store, source.step)
+        self.funnels = source.funnels
+        self._watermark = source.watermark()
+
+    def watermark(self) -> Watermark:
+        return self._watermark

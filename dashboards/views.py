@@ -85,6 +85,8 @@ async def dashboard_data(
     store. The annotations of the period come from ``annotations`` (none without it);
     ``cohorts`` is the interval of the cohort grid asked for (week|month, else the period's
     default)."""
+    # Every read of the page sees the same closed visits, and reads where they end only once.
+    stats = await run_in_threadpool(stats.pinned, query.site)
     previous = query.period.previous()
     by = cohorts if cohorts in COHORT_INTERVALS else cohort_interval(None, query.period)
     (
@@ -177,7 +179,7 @@ async def _insight(
     """The goals, the funnels and the cohort grid (by ``by``), their reads at once."""
     (goals, funnels), grid = await asyncio.gather(
         _conversions(stats, query),
-        run_in_threadpool(Cohorts(stats.store, stats.min_cell).grid, query, by),
+        run_in_threadpool(Cohorts.of(stats).grid, query, by),
     )
     return goals, funnels, grid
 

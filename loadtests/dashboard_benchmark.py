@@ -101,7 +101,7 @@ def calls(stats: Stats, query: StatsQuery, goals: Goals) -> dict[str, Callable[[
     for funnel in goals.funnels_of(SITE):
         named[f"funnel/{funnel.within}"] = lambda f=funnel: conversions.funnel(query, f)  # type: ignore[misc]
     # The retention grid: the closed visits listed and the open ones, or every visit merged.
-    cohorts = Cohorts(stats.store, stats.min_cell, stats.rollups)
+    cohorts = Cohorts.of(stats)
     interval = cohort_interval(None, query.period)
     named[f"cohorts ({interval})"] = lambda: cohorts.grid(query, interval)
     return named

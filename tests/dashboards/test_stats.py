@@ -410,10 +410,14 @@ def test_a_new_engaged_threshold_counts_at_once_and_is_rolled_up_again(
 
     assert expected(3) != expected(ENGAGED_SECONDS), "the data must tell the thresholds apart"
     assert stats.totals(query)["engagement_rate"] == expected(ENGAGED_SECONDS)
+    page = stats.pinned(SITE)  # a page's reads, begun before the change
     try:
         admin.edit("test", Site(SITE, engaged_seconds=3))
         assert marks() > 0
         assert stats.totals(query)["engagement_rate"] == expected(3), "merged meanwhile"
+        # The page's reads still all see the threshold and the rollups it began with.
+        assert page.totals(query)["engagement_rate"] == expected(ENGAGED_SECONDS)
+        assert stats.pinned(SITE).totals(query)["engagement_rate"] == expected(3)
         closed.turn(datetime(2026, 11, 25, tzinfo=UTC))
         assert marks() == 0
         assert stats.totals(query)["engagement_rate"] == expected(3), "rolled up again"
