@@ -221,6 +221,16 @@ def stored_events(store: Store, site: str) -> list[Event]:
     period_index=0,
     filters={},
 )
+# Within 7 days: a step exactly 7 days after the entry is reached, one a second later is not.
+@example(
+    history=[
+        ("desktop", [(86_400, [0], ["/pricing"] * 6), (86_400 + WEEK, [0], ["/thanks"] * 6)]),
+        ("mobile", [(86_400, [0], ["/pricing"] * 6), (86_401 + WEEK, [0], ["/thanks"] * 6)]),
+    ],
+    patterns=["/pricing", "/thanks"],
+    period_index=0,
+    filters={},
+)
 @given(history=histories, patterns=st.lists(st.sampled_from(PATTERNS), min_size=2, max_size=8),
        period_index=st.integers(0, len(PERIODS) - 1), filters=st.sampled_from(FILTERS))  # fmt: skip
 def test_goals_and_funnels_equal_an_independent_computation(
