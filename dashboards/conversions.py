@@ -8,14 +8,15 @@ visits kept by the filters).
 Funnels: per step, the visitors who reached it (through every step before it, in order, within one
 visit or within 7 days of the first step, which falls in the period), the conversion from the
 previous step and from the first, the drop-off from the previous step, and the median time from
-the previous step (dashboards/queries/funnel_reached.sql says which chain is timed).
+the previous step (collector/storage/sql/funnel_reached.sql says which chain is timed).
 
 Without filters, on whole UTC hours, goals read the traffic rollups by page (visitors from
 uniqCombined states, as every rollup-path visitor count); otherwise ``audience.events``. Funnels
 read the closed visits their steps' rows cover (``collector.storage.funnel_rollup``: a visit's
 pageviews that name a step, in order) and gather the other visits' pageviews from the events,
-with or without filters. A number of fewer than AUDIENCE_MIN_CELL visitors is blank (None), with
-what is computed from it.
+with or without filters; a within-visit funnel without filters counts the closed visits its
+period holds whole from the rows' hourly cells (per step, visitors and seconds as states). A
+number of fewer than AUDIENCE_MIN_CELL visitors is blank (None), with what is computed from it.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class Conversions:
             "reach_end": naive_utc(period.end + reach),
             "wide_end": naive_utc(period.end + reach),
             **_funnel_visits(period, reach, rolled_from, rolled_to, from_first_visit),
+            **_cells(period, rolled_from, rolled_to, by_visit and not query.filters),
         }
         name = "funnel_steps_by_visit" if by_visit else "funnel_steps_by_visitor"
         rows = self.stats.store.read(query_text(name), parameters)
@@ -178,6 +180,27 @@ def _funnel_visits(
         "first_listed_to": min(rolled_from + VISIT_SPAN, rolled_to),
         "last_listed_from": max(rolled_to - VISIT_SPAN, rolled_from),
     }
+
+
+def _cells(
+    period: Period, rolled_from: datetime, rolled_to: datetime, readable: bool
+) -> dict[str, datetime]:
+    """The start hours [cells_from, cells_to) of the closed visits a within-visit funnel without
+    filters (``readable``) counts from their hourly cells (funnel_steps_by_visit.sql): within
+    the funnel rows' span, from the period's first whole hour, and a visit's span before the
+    period's end (a visit started there has every pageview inside the period). Empty
+    (cells_from = cells_to) otherwise."""
+    cells_from = max(rolled_from, _hour_of(naive_utc(period.start), up=True))
+    cells_to = min(rolled_to, _hour_of(naive_utc(period.end) - VISIT_SPAN, up=False))
+    if not readable or cells_from >= cells_to:
+        return {"cells_from": EPOCH, "cells_to": EPOCH}
+    return {"cells_from": cells_from, "cells_to": cells_to}
+
+
+def _hour_of(moment: datetime, up: bool) -> datetime:
+    """The whole hour at or after (``up``), or at or before, ``moment``."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour + timedelta(hours=1) if up and hour < moment else hour
 
 
 def _change(now: int | float | None, before: int | float | None) -> float | None:

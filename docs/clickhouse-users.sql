@@ -35,11 +35,13 @@ GRANT SELECT, INSERT, ALTER DELETE ON audience.closed_visits TO audience_ingest;
 GRANT SELECT, INSERT ON audience.visit_rollup_through TO audience_ingest;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.visit_rollup_stale TO audience_ingest;
 -- It also keeps the funnels' closed visits (collector/storage/funnel_rollup.py): it reads the
--- funnels and the events, writes the rows of each funnel's steps and their spans.
+-- funnels and the events, writes the rows of each funnel's steps, their hourly cells and their
+-- spans.
 GRANT SELECT ON audience.funnels TO audience_ingest;
 GRANT SELECT ON audience.events TO audience_ingest;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.funnel_pageviews TO audience_ingest;
 GRANT SELECT, INSERT, ALTER DELETE ON audience.funnel_rollup_spans TO audience_ingest;
+GRANT SELECT, INSERT, ALTER DELETE ON audience.funnel_visit_cells TO audience_ingest;
 
 -- Dashboards: the stats layer reads the events and the rollups (every stats query runs with
 -- readonly = 2); accounts, API keys and sign-outs are read and written (dashboards/accounts.py:
@@ -56,6 +58,7 @@ GRANT SELECT ON audience.visit_rollup_through TO audience_dashboards;
 GRANT SELECT ON audience.visit_rollup_stale TO audience_dashboards;
 GRANT SELECT ON audience.funnel_pageviews TO audience_dashboards;
 GRANT SELECT ON audience.funnel_rollup_spans TO audience_dashboards;
+GRANT SELECT ON audience.funnel_visit_cells TO audience_dashboards;
 GRANT SELECT ON audience.sites TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.users TO audience_dashboards;
 GRANT SELECT, INSERT ON audience.api_keys TO audience_dashboards;

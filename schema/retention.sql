@@ -16,3 +16,5 @@ ALTER TABLE audience.visit_rollup_daily
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
 ALTER TABLE audience.funnel_pageviews
     MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;
+ALTER TABLE audience.funnel_visit_cells
+    MODIFY TTL toStartOfMonth(hour) + INTERVAL {retention_months} MONTH DELETE;

@@ -4,9 +4,13 @@ name a step (``audience.funnel_pageviews``, schema/022_funnel_pageviews.sql), on
 others (the open ones, those outside the span) from ``audience.events``; the numbers are the same
 either way, only faster here: no grouping of a period's pageviews by visit, no path matched.
 
-Funnels with the same steps share their rows, whatever their window. A span [first_hour, through)
-of visit start hours says which visits have their rows. The writer of the closed visits
-(``collector.storage.closed_visits``), the one writer of these rows, calls
+Funnels with the same steps share their rows, whatever their window. With each hour's rows come
+its cells (``audience.funnel_visit_cells``, schema/023_funnel_visit_cells.sql): per step, the
+visitors whose visit reached it and the seconds from the step before, as states, which a
+within-visit funnel without filters reads for the hours its period holds whole. A span
+[first_hour, through) of visit start hours says which visits have their rows and cells. The
+writer of the closed visits (``collector.storage.closed_visits``), the one writer of these rows,
+calls
 
 - ``register`` at each turn: new steps get an empty span at the watermark, steps that no funnel
   has any more lose their rows;
@@ -29,6 +33,8 @@ from collector.storage.sql import statement
 from collector.storage.store import Store
 
 BACKFILL_STEP = timedelta(days=1)  # the visits one backfill statement writes
+# What funnel_reached.sql takes to follow a visit's steps within the visit (the window unused).
+WHOLE_VISITS = {"by_visit": 1, "window": 0}
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ class FunnelRollup:
             if (span.site, span.regexes) not in live:
                 keys = {"site": span.site, "steps": span.steps}
                 self.store.execute(statement("drop_funnel_rows"), keys)
+                self.store.execute(statement("drop_funnel_cells"), keys)
                 self.store.execute(statement("drop_funnel_span"), keys)
 
     def advance(self, target: datetime, sites: set[str]) -> None:
@@ -110,7 +117,9 @@ class FunnelRollup:
 
     def rewrite(self, site: str, a: datetime, b: datetime) -> None:
         """Write again the rows of the visits of ``site`` started in [a, b)."""
-        self.store.execute(statement("delete_funnel_rows"), {"site": site, "a": a, "b": b})
+        hours = {"site": site, "a": a, "b": b}
+        self.store.execute(statement("delete_funnel_rows"), hours)
+        self.store.execute(statement("delete_funnel_cells"), hours)
         for span in self.spans():
             start, end = max(a, span.first_hour), min(b, span.through)
             if span.site == site and start < end:
@@ -119,6 +128,7 @@ class FunnelRollup:
     def clip(self, hour: datetime) -> None:
         """Delete the rows of the visits started from ``hour`` on; spans end there at most."""
         self.store.execute(statement("delete_funnel_rows_from"), {"h": hour})
+        self.store.execute(statement("delete_funnel_cells_from"), {"h": hour})
         for span in self.spans():
             if span.through > hour:
                 first = min(span.first_hour, hour)
@@ -177,6 +187,7 @@ class FunnelRollup:
                 "rows_to": step_end + self.visit_span,
             }
             self.store.execute(statement("roll_up_funnel"), parameters)
+            self.store.execute(statement("roll_up_funnel_cells"), parameters | WHOLE_VISITS)
             a = step_end
 
     def _write_span(

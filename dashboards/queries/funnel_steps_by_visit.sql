@@ -9,27 +9,38 @@
 -- of the steps (the first step each names, then the steps it names), as the funnel would have
 -- them. The first entry reaches as far as any later one could.
 --
--- Cost: a visit is one row of numbers (funnel_visits.sql: the closed ones read whole from their
--- funnel rows), its entry the least number of step 1, and only its pageviews that name a later
--- step are scanned.
+-- Cost: the closed visits started in [cells_from, cells_to) (hours the period holds whole; none
+-- with filters) are read as the states of their hourly cells (audience.funnel_visit_cells,
+-- schema/023), one row per step and hour; every other visit is one row of numbers
+-- (funnel_visits.sql: the closed ones read whole from their funnel rows), its entry the least
+-- number of step 1, and only its pageviews that name a later step are scanned. Visitors are
+-- merged as the rollups' uniqCombined(15) states, exact for small counts.
 WITH
 /* include funnel_constants */
 SELECT
     step,
-    uniqExact(group_visitor) AS visitors,
-    quantileExactInclusiveIf(0.5)(reached[step] - reached[step - 1], step > 1) AS median_seconds
+    uniqCombinedMerge(15)(visitors) AS visitors,
+    quantileExactInclusiveMerge(0.5)(gaps) AS median_seconds
 FROM
 (
+    SELECT step, visitors, gaps
+    FROM audience.funnel_visit_cells
+    WHERE site = {site:String} AND steps = cityHash64({steps:Array(String)})
+      AND hour >= {cells_from:DateTime('UTC')} AND hour < {cells_to:DateTime('UTC')}
+    UNION ALL
     SELECT
-        visitor AS group_visitor,
-        arrayMin(arrayFilter(pageview -> bitTest(pageview, 0) AND pageview < end_key, pageviews))
-            AS entry,
-        arrayFilter(later -> later >= entry AND bitAnd(later, 0xFFFE) != 0, pageviews)
-            AS from_entry,
-        /* include funnel_reached */ AS reached
-    FROM /* include funnel_visits */
-    WHERE entry != 0
+        step,
+        uniqCombinedState(15)(group_visitor) AS visitors,
+        quantileExactInclusiveStateIf(0.5)(toUInt32(reached[step] - reached[step - 1]), step > 1)
+            AS gaps
+    FROM
+    (
+        SELECT visitor AS group_visitor, /* include collector.storage:sql/funnel_visit_reach */
+        FROM /* include funnel_visits */
+        WHERE entry != 0
+    )
+    ARRAY JOIN arrayEnumerate(reached) AS step
+    GROUP BY step
 )
-ARRAY JOIN arrayEnumerate(reached) AS step
 GROUP BY step
 ORDER BY step

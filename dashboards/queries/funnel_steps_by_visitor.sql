@@ -26,7 +26,7 @@ FROM
         minIf(visit_entry, visit_entry != 0) AS entry,
         arrayFilter(later -> later >= entry, arraySort(groupArrayArray(visit_laters)))
             AS from_entry,
-        /* include funnel_reached */ AS reached
+        /* include collector.storage:sql/funnel_reached */ AS reached
     FROM
     (
         SELECT

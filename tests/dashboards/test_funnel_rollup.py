@@ -150,7 +150,7 @@ def test_funnels_from_their_rows_equal_the_reference(
         # them, as it does a late batch.
         newcomer = ("mobile", [(3_600, [0, 60, 60], ["/", "/pricing", "/thanks", *["/"] * 3])])
         late_rows = own(rows_of(site, [*history, newcomer], start)[-4:], number)
-        store.insert_events([encode_row(row) for row in late_rows], site)
+        store.insert_events([encode_row(row) for row in late_rows], f"{site} late")
         closed.mark_late([(site, row.ts) for row in late_rows])
     elif late == "erasure":
         RightsStore(store, closed).erase(own_visitor(1, number))
@@ -168,3 +168,70 @@ def test_funnels_from_their_rows_equal_the_reference(
         assert [step["median_seconds"] for step in steps] == [
             round(gap) if gap is not None and count else None for count, gap in wanted
         ]
+
+
+def test_the_visits_a_period_holds_whole_are_counted_from_the_hourly_cells(
+    store: Store, closed: ClosedVisits
+) -> None:
+    """A within-visit funnel without filters counts the closed visits started in the hours its
+    period holds whole from their hourly cells, and the others one by one: none twice, none
+    entering after the period's end, and the cells of hours written again (late events) made
+    anew. The gaps are chosen so that any visit counted twice moves the median."""
+    number = next(_examples)
+    site = f"funnel-rollup-{number}.example"
+    shift = (number + 1) * SITES_APART
+    origin = datetime.fromtimestamp(START, UTC) + shift
+    start = START + int(shift.total_seconds())
+    first, last = PERIODS[0]  # ten local days, ending 239 hours after START
+    period = Period("custom", first + shift, last + shift, TIMEZONE)
+    end_offset = int(period.end.timestamp()) - start
+    hour = 3_600
+    entered = ["/", "/pricing", *["/"] * 4]
+    history = [
+        # Days inside the period, in its cells: 10 s to /pricing.
+        ("desktop", [(26 * hour, [0, 10], entered)]),
+        ("desktop", [(50 * hour, [0, 10], entered)]),
+        # The period's last day, visit by visit: 100 s.
+        ("mobile", [(end_offset - 20 * hour, [0, 100], entered)]),
+        ("mobile", [(end_offset - 14 * hour, [0, 100], entered)]),
+        ("desktop", [(end_offset - 9 * hour, [0, 100], entered)]),
+        # Entered an hour before the end, /pricing two hours after it: counted (the reach).
+        ("mobile", [(end_offset - hour, [0, 3 * hour], entered)]),
+        # Started before the end, entered after it: not counted.
+        ("desktop", [(end_offset - hour // 2, [0, hour, 10], ["/docs/a", "/", "/pricing"])]),
+    ]
+    store.insert_events(
+        [encode_row(row) for row in own(rows_of(site, history, start), number)], site
+    )
+    goals = Goals(store)
+    goals.add_funnel(site, "", ["/", "/pricing"], "visit", "test")
+    now = origin + timedelta(days=13)
+    roll_up_to(closed, now)
+    while closed.funnels.backfill_step():
+        pass
+    [funnel] = goals.funnels_of(site)
+    cells = "SELECT count() FROM audience.funnel_visit_cells WHERE site = {site:String}"
+    assert store.rows(cells, {"site": site})[0][0] > 0
+    query = StatsQuery(site, period, {}, "day")
+    conversions = Conversions(Stats(store, min_cell=1))
+
+    def counted() -> list[tuple[int | None, int | None]]:
+        steps = conversions.funnel(query, funnel)["steps"]
+        return [(step["visitors"], step["median_seconds"]) for step in steps]
+
+    def wanted() -> list[tuple[int, int | None]]:
+        reference = Reference(stored_events(store, site), period, {})
+        return [
+            (count, round(gap) if gap is not None else None)
+            for count, gap in reference.funnel(["/", "/pricing"], "visit")
+        ]
+
+    assert counted() == wanted() == [(6, None), (6, 100)]
+
+    # A late visit in the hour of the first: that hour's rows and cells are written again.
+    newcomer = ("mobile", [(26 * hour + 60, [0, 10], entered)])
+    late_rows = own(rows_of(site, [*history, newcomer], start), number)[-3:]
+    store.insert_events([encode_row(row) for row in late_rows], f"{site} late")
+    closed.mark_late([(site, row.ts) for row in late_rows])
+    roll_up_to(closed, now)
+    assert counted() == wanted() == [(7, None), (7, 100)]

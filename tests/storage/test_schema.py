@@ -213,6 +213,7 @@ def test_a_store_of_visit_steps_migrates_to_visits(store: Store) -> None:
         "020_email_reports.sql",
         "021_engagement.sql",
         "022_funnel_pageviews.sql",
+        "023_funnel_visit_cells.sql",
         "retention.sql (25 months)",
     ]
 

@@ -15,8 +15,14 @@ from collector.storage.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 STORAGE_SQL = sorted((ROOT / "collector" / "storage" / "sql").glob("*.sql"))
-# Parts of other statements (funnel_pageview: of the dashboards' funnels too), not run alone.
-INCLUDED = {"visit_summaries", "visits_started", "funnel_pageview"}
+# Parts of other statements (the funnel_ ones: of the dashboards' funnels too), not run alone.
+INCLUDED = {
+    "visit_summaries",
+    "visits_started",
+    "funnel_pageview",
+    "funnel_reached",
+    "funnel_visit_reach",
+}
 CODE = "\n".join(
     path.read_text()
     for package in ("collector", "dashboards")

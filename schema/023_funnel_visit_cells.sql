@@ -1,0 +1,26 @@
+-- The within-visit funnels' hourly cells (collector/storage/funnel_rollup.py): for each funnel's
+-- steps (`steps`, as in audience.funnel_pageviews) and each hour closed visits started in, per
+-- step the visitors whose visit reached it and the seconds from the step before, as states. A
+-- funnel without filters reads the hours a period holds whole here (a visit started there has
+-- every pageview inside the period), one row per step and hour, instead of one row per visit.
+-- Written by the store owner's writer from the funnel rows of the same hours, and deleted with
+-- them (an erased visitor's hours are written again).
+CREATE TABLE IF NOT EXISTS audience.funnel_visit_cells
+(
+    site LowCardinality(String),
+    steps UInt64,
+    hour DateTime('UTC'),
+    step UInt8,
+    visitors AggregateFunction(uniqCombined(15), UInt64),
+    gaps AggregateFunction(quantileExactInclusive(0.5), UInt32)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (site, steps, hour, step)
+SETTINGS ttl_only_drop_parts = 1;
+
+-- The funnel rows written so far have no cells: they go, with their spans, and the writer writes
+-- rows and cells again (a new funnel's way: from the watermark, then back to the first visits);
+-- the dashboards gather the visits' pageviews from audience.events meanwhile.
+TRUNCATE TABLE IF EXISTS audience.funnel_pageviews;
+TRUNCATE TABLE IF EXISTS audience.funnel_rollup_spans;
