@@ -3,18 +3,18 @@
     python -m loadtests.generate --events 10000000 --days 30     # once
     python -m loadtests.dashboard_benchmark [--period 30d|12mo|...]
 
-First it defines the benchmark's goals and funnels if missing, and rolls up the visits closed so
-far, as the collector's writer does in the background (``collector.storage.closed_visits``: at once
-on a store generated since the last turn; the funnels' rows too, back to the first visit), and says
-how long that took. The timed calls then read the store as a live site's dashboards do at the moment
-of its last event: the rollups end ``--open-hours`` before that event's hour ends, and the visits
-after are merged from their rows (a live watermark trails the clock by 35 minutes to about an hour
-and a half; an older one is as right, and slower). For a period of the generated site (the last 30
-days unless told), it runs every stats call (the functions behind ``/api/stats/…``) and the whole
-dashboard page's data (every breakdown asked at once, as the page does) several times, and prints
-p50 and p95. The baseline, measured in the same run, is the same calls answered from
-``audience.events`` and every visit merged (plain GROUP BY queries) instead of the rollups. Settings
-come from the AUDIENCE_* environment.
+First it defines the benchmark's goals, funnels and notes on the chart if missing, and rolls up the
+visits closed so far, as the collector's writer does in the background
+(``collector.storage.closed_visits``: at once on a store generated since the last turn; the funnels'
+rows too, back to the first visit), and says how long that took. The timed calls then read the store
+as a live site's dashboards do at the moment of its last event: the rollups end ``--open-hours``
+before that event's hour ends, and the visits after are merged from their rows (a live watermark
+trails the clock by 35 minutes to about an hour and a half; an older one is as right, and slower).
+For a period of the generated site (the last 30 days unless told), it runs every stats call (the
+functions behind ``/api/stats/…``) and the whole dashboard page's data (every breakdown asked at
+once, as the page does, and its notes) several times, and prints p50 and p95. The baseline, measured
+in the same run, is the same calls answered from ``audience.events`` and every visit merged (plain
+GROUP BY queries) instead of the rollups. Settings come from the AUDIENCE_* environment.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from collector.ops import startup
 from collector.settings import Settings
 from collector.storage.closed_visits import ClosedVisits, Watermark
 from collector.storage.store import Store
+from dashboards.annotations import Annotations, shown
 from dashboards.cohorts import Cohorts, cohort_interval
 from dashboards.conversions import Conversions
 from dashboards.goals import WITHIN, Goals
@@ -71,6 +72,7 @@ def p95(durations: list[float]) -> float:
 # What the benchmark's site converts on (pages of collector.demo.traffic), made if missing.
 GOALS = ("/pricing", "/docs/**", "/contact")
 FUNNEL_STEPS = ("/", "/pricing", "/contact")
+NOTE_DAYS = (2, 9, 16, 23)  # days before the last event with a note on the chart
 
 
 def define_conversions(store: Store) -> Goals:
@@ -87,11 +89,24 @@ def define_conversions(store: Store) -> Goals:
     return goals
 
 
-def calls(stats: Stats, query: StatsQuery, goals: Goals) -> dict[str, Callable[[], object]]:
+def define_notes(store: Store, last_day: date) -> Annotations:
+    """Notes on the chart, as a marketing team dates its campaigns, made if missing."""
+    notes = Annotations(store)
+    days = {last_day - timedelta(days=back) for back in NOTE_DAYS}
+    existing = {note.day for note in notes.within(SITE, min(days), max(days))}
+    for day in sorted(days - existing):
+        notes.add(SITE, day.isoformat(), f"Campaign of {day:%d %B}", "benchmark", shared=True)
+    return notes
+
+
+def calls(
+    stats: Stats, query: StatsQuery, goals: Goals, notes: Annotations
+) -> dict[str, Callable[[], object]]:
     named: dict[str, Callable[[], object]] = {
         "summary": lambda: stats.summary(query),
         "timeseries": lambda: stats.timeseries(query),
         "realtime": lambda: stats.realtime(query.site),
+        "annotations": lambda: shown(notes, query),
     }
     for dimension in DIMENSIONS:
         named[f"breakdown/{dimension}"] = lambda d=dimension: stats.breakdown(query, d)  # type: ignore[misc]
@@ -130,6 +145,7 @@ def main() -> None:
         {"s": SITE},
     )
     query = StatsQuery(SITE, named_period(arguments.period, "Europe/Paris"), {}, "day")
+    notes = define_notes(store, last_hour.date())
     rollups, baseline = Stats(store, settings.min_cell), Stats(store, settings.min_cell, False)
     as_of = last_hour.replace(tzinfo=None) - timedelta(hours=max(1, arguments.open_hours) - 1)
     rollups.closed_visits = AsOf(store, as_of)
@@ -144,7 +160,8 @@ def main() -> None:
     )
     print(f"{'call':34} {'p50 ms':>8} {'p95 ms':>8} {'events p95':>11} {'speed-up':>9}")
     worst = 0.0
-    fast_calls, slow_calls = calls(rollups, query, goals), calls(baseline, query, goals)
+    fast_calls = calls(rollups, query, goals, notes)
+    slow_calls = calls(baseline, query, goals, notes)
     for name, call in fast_calls.items():
         fast = timed(call, arguments.runs)
         slow = timed(slow_calls[name], max(3, arguments.runs // 4))
@@ -155,7 +172,8 @@ def main() -> None:
         )
     page = View(f"/sites/{query.site}")  # the page the figures link to
     whole = timed(
-        lambda: asyncio.run(dashboard_data(rollups, query, "visitors", page)), arguments.runs
+        lambda: asyncio.run(dashboard_data(rollups, query, "visitors", page, notes)),
+        arguments.runs,
     )
     print(
         f"{'whole dashboard page':34} {statistics.median(whole) * 1000:8.0f} "
