@@ -187,9 +187,10 @@ def _cells(
 ) -> dict[str, datetime]:
     """The start hours [cells_from, cells_to) of the closed visits a within-visit funnel without
     filters (``readable``) counts from their hourly cells (funnel_steps_by_visit.sql): within
-    the funnel rows' span, from the period's first whole hour, and a visit's span before the
-    period's end (a visit started there has every pageview inside the period). Empty
-    (cells_from = cells_to) otherwise."""
+    the funnel rows' span, from the period's first whole hour, and a day before the period's
+    end (a visit started in such an hour, whole within a day of the hour's end as a cell's
+    visits are, has every pageview inside the period). Empty (cells_from = cells_to)
+    otherwise."""
     cells_from = max(rolled_from, _hour_of(naive_utc(period.start), up=True))
     cells_to = min(rolled_to, _hour_of(naive_utc(period.end) - VISIT_SPAN, up=False))
     if not readable or cells_from >= cells_to:

@@ -1,10 +1,19 @@
+-- Whether a funnel row's visit is whole within a day: every pageview it has that names a step
+-- lies before the end of its start hour plus a day (90,000 seconds after `hour`; a visit's
+-- events normally lie within a day of its start, but nothing stops a tab that stays active). A
+-- period that holds that hour and the day after it holds the whole visit: its hourly cell counts
+-- it (below); a longer visit is read from its row.
+ALTER TABLE audience.funnel_pageviews
+    ADD COLUMN IF NOT EXISTS whole UInt8
+        MATERIALIZED arrayMax(pageviews) < bitShiftLeft(toUInt64(toUInt32(hour) + 90000), 32);
+
 -- The within-visit funnels' hourly cells (collector/storage/funnel_rollup.py): for each funnel's
 -- steps (`steps`, as in audience.funnel_pageviews) and each hour closed visits started in, per
--- step the visitors whose visit reached it and the seconds from the step before, as states. A
--- funnel without filters reads the hours a period holds whole here (a visit started there has
--- every pageview inside the period), one row per step and hour, instead of one row per visit.
--- Written by the store owner's writer from the funnel rows of the same hours, and deleted with
--- them (an erased visitor's hours are written again).
+-- step the visitors whose visit reached it and the seconds from the step before, as states, of
+-- the visits whole within a day. A funnel without filters reads the hours a period holds whole
+-- here, one row per step and hour, instead of one row per visit. Written by the store owner's
+-- writer from the funnel rows of the same hours, and deleted with them (an erased visitor's
+-- hours are written again).
 CREATE TABLE IF NOT EXISTS audience.funnel_visit_cells
 (
     site LowCardinality(String),

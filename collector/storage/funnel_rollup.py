@@ -155,9 +155,20 @@ class FunnelRollup:
             return False
         span, first = max(behind, key=lambda pair: pair[0].first_hour)
         start = max(first, span.first_hour - BACKFILL_STEP)
+        self._clear(span, start, span.first_hour)
         self._roll_up(span, start, span.first_hour, BACKFILL_STEP)
         self._write_span(span.site, span.regexes, start, span.through)
         return True
+
+    def _clear(self, span: Span, a: datetime, b: datetime) -> None:
+        """Delete the span's rows and cells of the visits started in [a, b), before its span
+        covers them: a step cut short (a crash between its rows and its span) left them, and
+        writing them again would count their visits twice in the cells' medians."""
+        keys = {"site": span.site, "steps": span.steps, "a": a, "b": b}
+        [[left]] = self.store.rows(statement("funnel_rows_between"), keys)
+        if left:
+            self.store.execute(statement("delete_funnel_steps_between"), keys)
+            self.store.execute(statement("delete_funnel_step_cells_between"), keys)
 
     def _behind(self, firsts: dict[str, datetime | None]) -> list[tuple[Span, datetime]]:
         """The spans that start after their site's first closed visit, with that visit's hour."""

@@ -9,9 +9,10 @@
 -- of the steps (the first step each names, then the steps it names), as the funnel would have
 -- them. The first entry reaches as far as any later one could.
 --
--- Cost: the closed visits started in [cells_from, cells_to) (hours the period holds whole; none
--- with filters) are read as the states of their hourly cells (audience.funnel_visit_cells,
--- schema/023), one row per step and hour; every other visit is one row of numbers
+-- Cost: the closed visits started in [cells_from, cells_to) (hours the period holds whole with
+-- the day after them; none with filters) and whole within a day are read as the states of their
+-- hourly cells (audience.funnel_visit_cells, schema/023), one row per step and hour; every other
+-- visit is one row of numbers
 -- (funnel_visits.sql: the closed ones read whole from their funnel rows), its entry the least
 -- number of step 1, and only its pageviews that name a later step are scanned. Visitors are
 -- merged as the rollups' uniqCombined(15) states, exact for small counts.
@@ -24,8 +25,8 @@ SELECT
 FROM
 (
     SELECT step, visitors, gaps
-    FROM audience.funnel_visit_cells
-    WHERE site = {site:String} AND steps = cityHash64({steps:Array(String)})
+    FROM audience.funnel_visit_cells AS cells
+    WHERE site = {site:String} AND cells.steps = cityHash64({steps:Array(String)})
       AND hour >= {cells_from:DateTime('UTC')} AND hour < {cells_to:DateTime('UTC')}
     UNION ALL
     SELECT

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collector.storage.closed_visits import ClosedVisits
+from collector.storage.errors import StoreError
 from collector.storage.rights_store import RightsStore
 from collector.storage.rows import Row, encode_row
 from collector.storage.store import Store
@@ -170,68 +171,140 @@ def test_funnels_from_their_rows_equal_the_reference(
         ]
 
 
-def test_the_visits_a_period_holds_whole_are_counted_from_the_hourly_cells(
-    store: Store, closed: ClosedVisits
-) -> None:
-    """A within-visit funnel without filters counts the closed visits started in the hours its
-    period holds whole from their hourly cells, and the others one by one: none twice, none
-    entering after the period's end, and the cells of hours written again (late events) made
-    anew. The gaps are chosen so that any visit counted twice moves the median."""
+HOUR = 3_600
+ENTERED = ["/", "/pricing", *["/"] * 4]
+CELL_STEPS = ["/", "/pricing"]
+
+
+def cell_history(end_offset: int, long_offset: int) -> list[Any]:
+    """Visits around the hours a period ending ``end_offset`` seconds after its site's start
+    holds whole, with a day after them (in Pacific/Auckland; that period in Asia/Kolkata starts
+    at 18:30 UTC, 6 h 30 min after). The gaps to /pricing differ, so that any visit counted
+    twice moves the median (105 s: 10, 20, 50, 100, 110, 120, 200, 10,800)."""
+    return [
+        # Visits in the period's cells: 10 and 20 s to /pricing.
+        ("desktop", [(26 * HOUR, [0, 10], ENTERED)]),
+        ("desktop", [(50 * HOUR, [0, 20], ENTERED)]),
+        # At 18:10 UTC: entered before the period in Kolkata (its /pricing after), in a cell
+        # of the period in Auckland.
+        ("mobile", [(6 * HOUR + 600, [0, 50], ENTERED)]),
+        # Longer than a day: entered 25 h 30 min after its start (in its row), 200 s to
+        # /pricing; not whole within a day, so read from its row, not from a cell.
+        ("mobile", [(long_offset, [0, 25 * HOUR + 1_800, 200], ["/docs/a", "/", "/pricing"])]),
+        # The period's last day, visit by visit: 100, 110 and 120 s.
+        ("mobile", [(end_offset - 20 * HOUR, [0, 100], ENTERED)]),
+        ("mobile", [(end_offset - 14 * HOUR, [0, 110], ENTERED)]),
+        ("desktop", [(end_offset - 9 * HOUR, [0, 120], ENTERED)]),
+        # Entered an hour before the end, /pricing two hours after it: counted (the reach).
+        ("mobile", [(end_offset - HOUR, [0, 3 * HOUR], ENTERED)]),
+        # Started 23 h and 30 min before the end, entered 15 min after it: not counted.
+        ("desktop", [(end_offset - 23 * HOUR - 1_800, [0, 23 * HOUR + 2_700, 10],
+                      ["/docs/a", "/", "/pricing"])]),
+        ("desktop", [(end_offset - HOUR // 2, [0, HOUR, 10], ["/docs/a", "/", "/pricing"])]),
+    ]  # fmt: skip
+
+
+def cell_site(store: Store, closed: ClosedVisits) -> tuple[str, list[Any], datetime, Period]:
+    """A new site with the visits of ``cell_history`` (the watermark first moved to its start:
+    the funnels' rows are then written in steps of four days from there, and the long visit
+    starts 3 hours before the end of the first, so that its row holds its last pageviews), its
+    history, where it starts, and its ten-day period in Pacific/Auckland."""
     number = next(_examples)
     site = f"funnel-rollup-{number}.example"
     shift = (number + 1) * SITES_APART
     origin = datetime.fromtimestamp(START, UTC) + shift
-    start = START + int(shift.total_seconds())
     first, last = PERIODS[0]  # ten local days, ending 239 hours after START
     period = Period("custom", first + shift, last + shift, TIMEZONE)
-    end_offset = int(period.end.timestamp()) - start
-    hour = 3_600
-    entered = ["/", "/pricing", *["/"] * 4]
-    history = [
-        # Days inside the period, in its cells: 10 s to /pricing.
-        ("desktop", [(26 * hour, [0, 10], entered)]),
-        ("desktop", [(50 * hour, [0, 10], entered)]),
-        # The period's last day, visit by visit: 100 s.
-        ("mobile", [(end_offset - 20 * hour, [0, 100], entered)]),
-        ("mobile", [(end_offset - 14 * hour, [0, 100], entered)]),
-        ("desktop", [(end_offset - 9 * hour, [0, 100], entered)]),
-        # Entered an hour before the end, /pricing two hours after it: counted (the reach).
-        ("mobile", [(end_offset - hour, [0, 3 * hour], entered)]),
-        # Started before the end, entered after it: not counted.
-        ("desktop", [(end_offset - hour // 2, [0, hour, 10], ["/docs/a", "/", "/pricing"])]),
+    roll_up_to(closed, origin)
+    watermark = closed.watermark().through
+    assert watermark is not None
+    steps_from = watermark.replace(tzinfo=UTC) - origin
+    long_offset = int((steps_from + timedelta(days=4, hours=-3)).total_seconds()) + 60
+    end_offset = int((period.end - origin).total_seconds())
+    history = cell_history(end_offset, long_offset)
+    start = START + int(shift.total_seconds())
+    rows = own(rows_of(site, history, start), number)
+    store.insert_events([encode_row(row) for row in rows], site)
+    return site, history, origin, period
+
+
+def funnel_steps(
+    store: Store, site: str, period: Period
+) -> tuple[list[tuple[int | None, int | None]], list[tuple[int, int | None]]]:
+    """The within-visit funnel's (visitors, median seconds) per step, and the reference's."""
+    [funnel] = Goals(store).funnels_of(site)
+    query = StatsQuery(site, period, {}, "day")
+    steps = Conversions(Stats(store, min_cell=1)).funnel(query, funnel)["steps"]
+    reference = Reference(stored_events(store, site), period, {})
+    return [(step["visitors"], step["median_seconds"]) for step in steps], [
+        (count, round(gap) if gap is not None else None)
+        for count, gap in reference.funnel(CELL_STEPS, "visit")
     ]
-    store.insert_events(
-        [encode_row(row) for row in own(rows_of(site, history, start), number)], site
-    )
-    goals = Goals(store)
-    goals.add_funnel(site, "", ["/", "/pricing"], "visit", "test")
+
+
+def test_the_visits_a_period_holds_whole_are_counted_from_the_hourly_cells(
+    store: Store, closed: ClosedVisits
+) -> None:
+    """A within-visit funnel without filters counts the closed visits started in the hours its
+    period holds whole, with a day after them, from their hourly cells, and the others one by
+    one: none twice, none entering after the period's end, a visit longer than a day from its
+    row, and the cells of hours written again (late events) made anew; in a half-hour zone
+    too, whose cells start at the period's first whole UTC hour."""
+    site, history, origin, period = cell_site(store, closed)
+    Goals(store).add_funnel(site, "", CELL_STEPS, "visit", "test")
     now = origin + timedelta(days=13)
     roll_up_to(closed, now)
     while closed.funnels.backfill_step():
         pass
-    [funnel] = goals.funnels_of(site)
-    cells = "SELECT count() FROM audience.funnel_visit_cells WHERE site = {site:String}"
-    assert store.rows(cells, {"site": site})[0][0] > 0
-    query = StatsQuery(site, period, {}, "day")
-    conversions = Conversions(Stats(store, min_cell=1))
+    counted, wanted = funnel_steps(store, site, period)
+    assert counted == wanted == [(8, None), (8, 105)]
+    kolkata = Period("custom", period.first, period.last, "Asia/Kolkata")  # UTC+05:30
+    counted, wanted = funnel_steps(store, site, kolkata)
+    assert counted == wanted
+    # Every visit but the one entered at 18:10 UTC (the two entered after the Auckland end too).
+    assert counted[0][0] == 9
 
-    def counted() -> list[tuple[int | None, int | None]]:
-        steps = conversions.funnel(query, funnel)["steps"]
-        return [(step["visitors"], step["median_seconds"]) for step in steps]
-
-    def wanted() -> list[tuple[int, int | None]]:
-        reference = Reference(stored_events(store, site), period, {})
-        return [
-            (count, round(gap) if gap is not None else None)
-            for count, gap in reference.funnel(["/", "/pricing"], "visit")
-        ]
-
-    assert counted() == wanted() == [(6, None), (6, 100)]
-
-    # A late visit in the hour of the first: that hour's rows and cells are written again.
-    newcomer = ("mobile", [(26 * hour + 60, [0, 10], entered)])
+    # A late visit in the hour of the first, 30 s to /pricing: that hour's rows and cells are
+    # written again (their visits counted twice, 10 s and 50 s, would make the median 50 s).
+    newcomer = ("mobile", [(26 * HOUR + 60, [0, 30], ENTERED)])
+    start = int(origin.timestamp())
+    number = int(site.split("-")[-1].split(".")[0])
     late_rows = own(rows_of(site, [*history, newcomer], start), number)[-3:]
     store.insert_events([encode_row(row) for row in late_rows], f"{site} late")
     closed.mark_late([(site, row.ts) for row in late_rows])
     roll_up_to(closed, now)
-    assert counted() == wanted() == [(7, None), (7, 100)]
+    counted, wanted = funnel_steps(store, site, period)
+    assert counted == wanted == [(9, None), (9, 100)]
+
+    # The visits of the first days are counted from the cells: without their rows, the same.
+    store.execute(
+        "DELETE FROM audience.funnel_pageviews WHERE site = {site:String}"
+        " AND hour < {h:DateTime('UTC')} AND whole",
+        {"site": site, "h": origin + timedelta(days=3)},
+    )
+    assert funnel_steps(store, site, period)[0] == [(9, None), (9, 100)]
+
+
+def test_a_backfill_step_cut_short_is_taken_again_without_counting_twice(
+    store: Store, closed: ClosedVisits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer dies between a backfill step's rows and its span: the next step writes the
+    same visits again (here the second one's), and counts them once."""
+    site, _, origin, period = cell_site(store, closed)
+    roll_up_to(closed, origin + timedelta(hours=73))
+    # Defined now: its rows start at the watermark, and the first backfill step goes back a day.
+    Goals(store).add_funnel(site, "", CELL_STEPS, "visit", "test")
+    roll_up_to(closed, origin + timedelta(days=13))
+    funnels = closed.funnels
+
+    def cut_short(*_: object) -> None:
+        raise StoreError("the writer died")
+
+    monkeypatch.setattr(funnels, "_write_span", cut_short)
+    with pytest.raises(StoreError):
+        funnels.backfill_step()  # the rows of a day of visits written, not the span
+    monkeypatch.undo()
+    while funnels.backfill_step():
+        pass
+    counted, wanted = funnel_steps(store, site, period)
+    assert counted == wanted == [(8, None), (8, 105)]
