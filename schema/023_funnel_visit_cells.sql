@@ -28,6 +28,11 @@ PARTITION BY toYYYYMM(hour)
 ORDER BY (site, steps, hour, step)
 SETTINGS ttl_only_drop_parts = 1;
 
+-- Whether a span's rows have their cells: 1 from the writer that writes them. A span without
+-- (a writer of before this migration still running) is as none: the dashboards read its visits
+-- from audience.events, and the writer drops its rows and writes them again with their cells.
+ALTER TABLE audience.funnel_rollup_spans ADD COLUMN IF NOT EXISTS cells UInt8 DEFAULT 0;
+
 -- The funnel rows written so far have no cells: they go, with their spans, and the writer writes
 -- rows and cells again (a new funnel's way: from the watermark, then back to the first visits);
 -- the dashboards gather the visits' pageviews from audience.events meanwhile.

@@ -47,6 +47,7 @@ class Span:
     regexes: tuple[str, ...]
     first_hour: datetime
     through: datetime
+    cells: bool  # False: written without its cells (by a writer of before schema/023)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,8 @@ class FunnelRollup:
 
     def spans(self) -> list[Span]:
         return [
-            Span(str(site), int(steps), tuple(regexes), _naive(first), _naive(through))
-            for site, steps, regexes, first, through, _ in self.store.rows(
+            Span(str(site), int(steps), tuple(regexes), _naive(first), _naive(through), bool(cells))
+            for site, steps, regexes, first, through, _, cells in self.store.rows(
                 statement("funnel_rollup_spans")
             )
         ]
@@ -90,21 +91,22 @@ class FunnelRollup:
 
     def register(self, through: datetime) -> None:
         """Give the steps of new funnels an empty span at ``through``; drop the rows and spans
-        of steps no funnel has any more."""
+        of steps no funnel has any more, and of spans written without their cells (by a writer
+        of before schema/023, still running as it was migrated): those start anew."""
         live = {
             (str(site), tuple(pattern_regex(pattern) for pattern in steps))
             for site, steps in self.store.rows(statement("live_funnel_steps"))
         }
         spans = self.spans()
-        known = {(span.site, span.regexes) for span in spans}
-        for site, regexes in sorted(live - known):
-            self._write_span(site, regexes, through, through)
+        known = {(span.site, span.regexes) for span in spans if span.cells}
         for span in spans:
-            if (span.site, span.regexes) not in live:
+            if not span.cells or (span.site, span.regexes) not in live:
                 keys = {"site": span.site, "steps": span.steps}
                 self.store.execute(statement("drop_funnel_rows"), keys)
                 self.store.execute(statement("drop_funnel_cells"), keys)
                 self.store.execute(statement("drop_funnel_span"), keys)
+        for site, regexes in sorted(live - known):
+            self._write_span(site, regexes, through, through)
 
     def advance(self, target: datetime, sites: set[str]) -> None:
         """Write the rows of the closed visits started from each span's end to ``target`` (only

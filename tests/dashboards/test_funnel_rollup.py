@@ -14,6 +14,7 @@ weeks after the one before, as the one watermark of the store only goes forward.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -306,5 +307,50 @@ def test_a_backfill_step_cut_short_is_taken_again_without_counting_twice(
     monkeypatch.undo()
     while funnels.backfill_step():
         pass
+    counted, wanted = funnel_steps(store, site, period)
+    assert counted == wanted == [(8, None), (8, 105)]
+
+
+def test_rows_a_writer_of_before_the_cells_wrote_are_read_from_the_events_then_written_again(
+    store: Store, closed: ClosedVisits
+) -> None:
+    """A collector of before schema/023, still running as it was migrated, writes a span (and
+    rows) without cells: the dashboards read its visits from the events, and the writer drops
+    them and writes rows and cells again."""
+    site, _, origin, period = cell_site(store, closed)
+    Goals(store).add_funnel(site, "", CELL_STEPS, "visit", "test")
+    now = origin + timedelta(days=13)
+    roll_up_to(closed, now)
+    while closed.funnels.backfill_step():
+        pass
+    [span] = [span for span in closed.funnels.spans() if span.site == site]
+    # What the writer of before does: rows without cells, its span as it wrote it.
+    store.execute(
+        "DELETE FROM audience.funnel_visit_cells WHERE site = {site:String}", {"site": site}
+    )
+    store.execute(
+        "INSERT INTO audience.funnel_rollup_spans"
+        " (site, steps, regexes, first_hour, through, version)"
+        " SELECT {site:String}, {steps:UInt64}, {regexes:Array(String)},"
+        " {first:DateTime('UTC')}, {through:DateTime('UTC')}, {version:UInt64}",
+        {
+            "site": site,
+            "steps": span.steps,
+            "regexes": list(span.regexes),
+            "first": span.first_hour,
+            "through": span.through,
+            "version": time.time_ns(),
+        },
+    )
+    counted, wanted = funnel_steps(store, site, period)
+    assert counted == wanted == [(8, None), (8, 105)]
+
+    roll_up_to(closed, now)
+    while closed.funnels.backfill_step():
+        pass
+    [span] = [span for span in closed.funnels.spans() if span.site == site]
+    assert span.cells
+    cells = "SELECT count() FROM audience.funnel_visit_cells WHERE site = {site:String}"
+    assert store.rows(cells, {"site": site})[0][0] > 0
     counted, wanted = funnel_steps(store, site, period)
     assert counted == wanted == [(8, None), (8, 105)]

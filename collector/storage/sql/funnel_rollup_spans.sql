@@ -1,3 +1,4 @@
--- The funnels' steps with rows in audience.funnel_pageviews, and the start hours they cover.
-SELECT site, steps, regexes, first_hour, through, version
+-- The funnels' steps with rows in audience.funnel_pageviews, the start hours they cover, and
+-- whether their hourly cells are written with them (schema/023).
+SELECT site, steps, regexes, first_hour, through, version, cells
 FROM audience.funnel_rollup_spans FINAL
