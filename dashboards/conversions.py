@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.storage.closed_visits import EPOCH, VISIT_SPAN
+from collector.storage.closed_visits import EPOCH, HOUR, VISIT_SPAN, floor_hour
 from collector.storage.path_patterns import pattern_regex
 from dashboards.goals import Funnel, Goal
 from dashboards.periods import Period, StatsQuery
@@ -191,17 +191,13 @@ def _cells(
     end (a visit started in such an hour, whole within a day of the hour's end as a cell's
     visits are, has every pageview inside the period). Empty (cells_from = cells_to)
     otherwise."""
-    cells_from = max(rolled_from, _hour_of(naive_utc(period.start), up=True))
-    cells_to = min(rolled_to, _hour_of(naive_utc(period.end) - VISIT_SPAN, up=False))
+    start = naive_utc(period.start)
+    first_whole_hour = floor_hour(start) + (HOUR if floor_hour(start) < start else timedelta(0))
+    cells_from = max(rolled_from, first_whole_hour)
+    cells_to = min(rolled_to, floor_hour(naive_utc(period.end) - VISIT_SPAN))
     if not readable or cells_from >= cells_to:
         return {"cells_from": EPOCH, "cells_to": EPOCH}
     return {"cells_from": cells_from, "cells_to": cells_to}
-
-
-def _hour_of(moment: datetime, up: bool) -> datetime:
-    """The whole hour at or after (``up``), or at or before, ``moment``."""
-    hour = moment.replace(minute=0, second=0, microsecond=0)
-    return hour + timedelta(hours=1) if up and hour < moment else hour
 
 
 def _change(now: int | float | None, before: int | float | None) -> float | None:

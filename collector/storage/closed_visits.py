@@ -176,13 +176,13 @@ class ClosedVisits:
         )
         if rows and rows[0][1]:
             return _naive(rows[0][0])
-        return _floor_hour(now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS))
+        return floor_hour(now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS))
 
     def _advance_target(self, through: datetime, now: datetime) -> datetime:
         """How far the watermark may go: whole hours whose visits are all closed, a step at a
         time where there are rows, at once over hours without any."""
         closed_before = now - timedelta(seconds=VISIT_TIMEOUT_SECONDS + LATE_SECONDS)
-        target = _floor_hour(closed_before)
+        target = floor_hour(closed_before)
         rows = self.store.rows(statement("first_visit_hour_since"), {"t": through})
         if rows and rows[0][1]:
             next_rows = _naive(rows[0][0])
@@ -200,7 +200,7 @@ class ClosedVisits:
                 },
             )
             if rows:
-                target = min(target, _floor_hour(_naive(rows[0][0])))
+                target = min(target, floor_hour(_naive(rows[0][0])))
         return target
 
     def _sites(self, a: datetime, b: datetime) -> list[str]:
@@ -289,7 +289,8 @@ def _hour_of(ts: int) -> datetime:
     return EPOCH + timedelta(seconds=ts - ts % 3600)
 
 
-def _floor_hour(moment: datetime) -> datetime:
+def floor_hour(moment: datetime) -> datetime:
+    """The whole hour at or before ``moment``."""
     return moment.replace(minute=0, second=0, microsecond=0)
 
 

@@ -12,10 +12,9 @@
 -- Cost: the closed visits started in [cells_from, cells_to) (hours the period holds whole with
 -- the day after them; none with filters) and whole within a day are read as the states of their
 -- hourly cells (audience.funnel_visit_cells, schema/023), one row per step and hour; every other
--- visit is one row of numbers
--- (funnel_visits.sql: the closed ones read whole from their funnel rows), its entry the least
--- number of step 1, and only its pageviews that name a later step are scanned. Visitors are
--- merged as the rollups' uniqCombined(15) states, exact for small counts.
+-- visit is one row of numbers (funnel_visits.sql: the closed ones read whole from their funnel
+-- rows), its entry the least number of step 1, and only its pageviews that name a later step are
+-- scanned. Visitors are merged as the rollups' uniqCombined(15) states, exact for small counts.
 WITH
 /* include funnel_constants */
 SELECT

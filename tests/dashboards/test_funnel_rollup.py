@@ -229,6 +229,15 @@ def cell_site(store: Store, closed: ClosedVisits) -> tuple[str, list[Any], datet
     return site, history, origin, period
 
 
+def rolled_up_with_funnel(store: Store, closed: ClosedVisits, site: str, now: datetime) -> None:
+    """The site's within-visit funnel defined, its visits rolled up as far as ``now`` allows,
+    and its rows taken back to the first visit."""
+    Goals(store).add_funnel(site, "", CELL_STEPS, "visit", "test")
+    roll_up_to(closed, now)
+    while closed.funnels.backfill_step():
+        pass
+
+
 def funnel_steps(
     store: Store, site: str, period: Period
 ) -> tuple[list[tuple[int | None, int | None]], list[tuple[int, int | None]]]:
@@ -252,11 +261,8 @@ def test_the_visits_a_period_holds_whole_are_counted_from_the_hourly_cells(
     row, and the cells of hours written again (late events) made anew; in a half-hour zone
     too, whose cells start at the period's first whole UTC hour."""
     site, history, origin, period = cell_site(store, closed)
-    Goals(store).add_funnel(site, "", CELL_STEPS, "visit", "test")
     now = origin + timedelta(days=13)
-    roll_up_to(closed, now)
-    while closed.funnels.backfill_step():
-        pass
+    rolled_up_with_funnel(store, closed, site, now)
     counted, wanted = funnel_steps(store, site, period)
     assert counted == wanted == [(8, None), (8, 105)]
     kolkata = Period("custom", period.first, period.last, "Asia/Kolkata")  # UTC+05:30
@@ -318,11 +324,8 @@ def test_rows_a_writer_of_before_the_cells_wrote_are_read_from_the_events_then_w
     rows) without cells: the dashboards read its visits from the events, and the writer drops
     them and writes rows and cells again."""
     site, _, origin, period = cell_site(store, closed)
-    Goals(store).add_funnel(site, "", CELL_STEPS, "visit", "test")
     now = origin + timedelta(days=13)
-    roll_up_to(closed, now)
-    while closed.funnels.backfill_step():
-        pass
+    rolled_up_with_funnel(store, closed, site, now)
     [span] = [span for span in closed.funnels.spans() if span.site == site]
     # What the writer of before does: rows without cells, its span as it wrote it.
     store.execute(
